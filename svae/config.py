@@ -1,0 +1,241 @@
+"""Typed configuration: dataclasses for data, model, objective and training, YAML I/O and validation."""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the key and what is allowed."""
+
+
+ARCHES = ("toy", "mnist", "cifar10", "celeba")
+DATASETS = ("toy", "mnist", "cifar10", "celeba")
+OBJECTIVES = ("ali", "alice", "svae", "svae_r", "vae")
+PRIORS = ("normal", "uniform")
+REC_DISTANCES = ("l2", "l1")
+ESTIMATORS = ("joint", "marginal")
+ENCODER_HEADS = ("deterministic", "gaussian")
+CRITIC_INPUTS = ("joint", "pair")
+Z_ACTIVATIONS = ("auto", "none", "tanh")
+SOURCES = ("auto", "npz", "raw", "download")
+
+
+@dataclass
+class DataConfig:
+    name: str = "toy"
+    data_dir: str | None = None  # folder with the dataset files (real data only)
+    source: str = "auto"  # auto: npz if present, else the standard distribution files
+    seed: int = 0  # the toy mixture's own seed: every training seed sees the same points
+    n_train: int = 2048  # toy only
+    n_test: int = 1024  # toy only
+    limit: int = 0  # keep only the first N training images (0: all); for quick runs
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "toy"
+    z_dim: int = 2
+    enc_noise: int = 2  # noise concatenated to the encoder input (image nets: channels)
+    dec_noise: int = 2  # noise dims concatenated to the decoder's z
+    encoder_head: str = "deterministic"  # or gaussian: (mean, log-variance) + reparameterisation
+    prior: str = "normal"  # p(z): standard normal, or uniform on [-1, 1]
+    z_activation: str = "auto"  # encoder output: auto = tanh for the uniform prior, none for normal
+    hidden: int = 256  # toy MLP width
+    layers: int = 2  # toy MLP depth
+    critic_input: str = "joint"  # image critics: one image per pair, or (pair) an image and its partner stacked
+
+
+@dataclass
+class ObjectiveConfig:
+    kind: str = "svae_r"
+    lam: float = 1.0  # weight of the reconstruction (likelihood) terms
+    rec: str = "l2"  # d(., .): mean squared (Gaussian) or mean absolute (Laplace) error
+    estimator: str = "joint"  # one critic on the joint, or two critics against q(x)p(z)
+    vae_sigma: float = 0.1  # VAE: std of the Gaussian (scale of the Laplace) likelihood
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 100
+    steps: int = 0  # if > 0, overrides epochs: number of batches
+    batch_size: int = 128
+    lr: float = 1e-3
+    beta1: float = 0.5
+    beta2: float = 0.999
+    critic_steps: int = 1  # critic updates per batch
+    gen_steps: int = 1  # encoder+decoder updates per batch (each after the critic's)
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 0  # torch CPU threads (0: leave torch's default)
+    log_every: int = 50
+    ckpt_every: int = 0  # steps between checkpoints (0: only at the end)
+    eval_samples: int = 10000
+    eval_splits: int = 10
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str = ""
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Config":
+        cfg = cls()
+        for key, value in _flatten(d):
+            set_value(cfg, key, value, parse=False)
+        validate(cfg)
+        return cfg
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Config":
+        try:
+            d = yaml.safe_load(Path(path).read_text())  # safe_load: a config is data, never code
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({e.__class__.__name__})") from None
+        if not isinstance(d, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections, got {type(d).__name__}")
+        return cls.from_dict(d)
+
+
+def _flatten(d: dict, prefix: str = ""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _flatten(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+def all_keys(cfg: Config | None = None) -> list[str]:
+    return [k for k, _ in _flatten((cfg or Config()).to_dict())]
+
+
+def _coerce(key: str, value: Any, typ: Any, parse: bool) -> Any:
+    """Turn value (a string from the command line when parse) into typ, or say why not."""
+    args = typing.get_args(typ)
+    if args and type(None) in args:  # Optional[X]
+        if value is None or (parse and str(value).lower() in ("none", "null", "")):
+            return None
+        typ = next(a for a in args if a is not type(None))
+    name = getattr(typ, "__name__", str(typ))
+    try:
+        if typ is bool:
+            if isinstance(value, bool):
+                return value
+            if parse and str(value).lower() in ("true", "1", "yes", "on"):
+                return True
+            if parse and str(value).lower() in ("false", "0", "no", "off"):
+                return False
+            raise ValueError
+        if typ is int:
+            if isinstance(value, bool):
+                raise ValueError
+            if isinstance(value, int):
+                return value
+            if parse or isinstance(value, str):
+                f = float(str(value))
+                if f != int(f):
+                    raise ValueError
+                return int(f)
+            raise ValueError
+        if typ is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if typ is str:
+            if not isinstance(value, str) and not parse:
+                raise ValueError
+            return str(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{key}: expected {name}, got {value!r}") from None
+    return value
+
+
+def set_value(cfg: Config, key: str, value: Any, parse: bool = True) -> None:
+    """Set a dotted key ('train.lr') from a command-line string (parse) or a YAML value."""
+    parts = key.split(".")
+    obj: Any = cfg
+    for p in parts[:-1]:
+        if not dataclasses.is_dataclass(obj) or p not in {f.name for f in dataclasses.fields(obj)}:
+            raise ConfigError(f"unknown key {key!r}; allowed: {', '.join(all_keys())}")
+        obj = getattr(obj, p)
+    fields = {f.name: f for f in dataclasses.fields(obj)} if dataclasses.is_dataclass(obj) else {}
+    leaf = parts[-1]
+    if leaf not in fields or dataclasses.is_dataclass(getattr(obj, leaf)):
+        raise ConfigError(f"unknown key {key!r}; allowed: {', '.join(all_keys())}")
+    hints = typing.get_type_hints(type(obj))
+    setattr(obj, leaf, _coerce(key, value, hints[leaf], parse))
+
+
+def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
+
+
+def _positive(key: str, value: float, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero) or value != value:
+        raise ConfigError(f"{key}: must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+
+
+def validate(cfg: Config) -> Config:
+    """Check every value against what the code supports; raise ConfigError naming the first bad key."""
+    d, m, o, t = cfg.data, cfg.model, cfg.objective, cfg.train
+    _choice("data.name", d.name, DATASETS)
+    _choice("data.source", d.source, SOURCES)
+    _choice("model.arch", m.arch, ARCHES)
+    _choice("model.prior", m.prior, PRIORS)
+    _choice("model.encoder_head", m.encoder_head, ENCODER_HEADS)
+    _choice("model.z_activation", m.z_activation, Z_ACTIVATIONS)
+    _choice("model.critic_input", m.critic_input, CRITIC_INPUTS)
+    _choice("objective.kind", o.kind, OBJECTIVES)
+    _choice("objective.rec", o.rec, REC_DISTANCES)
+    _choice("objective.estimator", o.estimator, ESTIMATORS)
+    if (d.name == "toy") != (m.arch == "toy"):
+        raise ConfigError(f"model.arch {m.arch!r} does not fit data.name {d.name!r}")
+    if m.arch not in ("toy", d.name):
+        raise ConfigError(f"model.arch {m.arch!r} does not fit data.name {d.name!r}")
+    for key, val in (("data.n_train", d.n_train), ("data.n_test", d.n_test), ("model.z_dim", m.z_dim),
+                     ("model.hidden", m.hidden), ("model.layers", m.layers),
+                     ("train.batch_size", t.batch_size), ("train.lr", t.lr), ("train.critic_steps", t.critic_steps),
+                     ("train.gen_steps", t.gen_steps), ("train.log_every", t.log_every),
+                     ("train.eval_samples", t.eval_samples), ("train.eval_splits", t.eval_splits),
+                     ("objective.vae_sigma", o.vae_sigma)):
+        _positive(key, val)
+    for key, val in (("model.enc_noise", m.enc_noise), ("model.dec_noise", m.dec_noise),
+                     ("objective.lam", o.lam), ("train.epochs", t.epochs), ("train.steps", t.steps),
+                     ("train.threads", t.threads), ("train.ckpt_every", t.ckpt_every), ("data.limit", d.limit)):
+        _positive(key, val, allow_zero=True)
+    if t.epochs == 0 and t.steps == 0:
+        raise ConfigError("train.epochs and train.steps are both 0: nothing to train")
+    if not (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1):
+        raise ConfigError(f"train.beta1/beta2: must lie in [0, 1), got {t.beta1}, {t.beta2}")
+    if o.kind == "vae" and m.encoder_head != "gaussian":
+        raise ConfigError("objective.kind 'vae' needs model.encoder_head 'gaussian'")
+    if o.kind == "vae" and m.prior != "normal":
+        raise ConfigError("objective.kind 'vae' needs model.prior 'normal' (its KL is the closed form for N(0, I))")
+    if o.estimator == "marginal" and not (o.kind == "svae_r" and o.lam > 0):
+        # the likelihood terms are half of the two-critic estimate of L_xz, so they cannot be dropped
+        raise ConfigError("objective.estimator 'marginal' needs objective.kind 'svae_r' with objective.lam > 0")
+    if t.eval_samples < t.eval_splits:
+        raise ConfigError(f"train.eval_samples ({t.eval_samples}) must be >= train.eval_splits ({t.eval_splits})")
+    if d.name == "toy" and t.batch_size > d.n_train:
+        raise ConfigError(f"train.batch_size {t.batch_size} is larger than the dataset ({d.n_train} points)")
+    dev = t.device
+    if not (dev == "cpu" or dev == "cuda" or dev.startswith("cuda:") or dev == "mps"):
+        raise ConfigError(f"train.device: {dev!r} is not one of cpu, cuda, cuda:N, mps")
+    return cfg

@@ -1,0 +1,82 @@
+"""A model: the networks of one preset plus its prior and objective; sampling and reconstruction."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .config import Config, validate
+from .data import from_unit, to_unit
+from .models import build_networks
+from .models.blocks import sample_prior
+from .objectives import Objective
+
+
+def objective_from(cfg: Config) -> Objective:
+    o = cfg.objective
+    return Objective(kind=o.kind, lam=o.lam, rec=o.rec, estimator=o.estimator, vae_sigma=o.vae_sigma)
+
+
+class Model(nn.Module):
+    """encoder, decoder and critic(s) of a configuration; `svae.build(preset)` returns one."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        validate(cfg)
+        self.cfg = cfg
+        self.objective = objective_from(cfg)
+        nets = build_networks(cfg.model, critics=self.objective.critics)
+        self.encoder = nets.encoder
+        self.decoder = nets.decoder
+        self.critic = nets.critic
+        self.critic_p = nets.critic_p
+
+    @property
+    def out_range(self) -> tuple[float, float] | None:
+        return getattr(self.decoder, "out_range", None)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def networks(self) -> dict[str, nn.Module]:
+        """The trained networks by name (the keys of checkpoints and optimisers)."""
+        return {k: m for k, m in self.named_children() if m is not None}
+
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return sample_prior(n, self.cfg.model.z_dim, self.cfg.model.prior, self.device, generator)
+
+    @torch.no_grad()
+    def sample(self, n: int, batch_size: int = 1000) -> torch.Tensor:
+        """n samples x = G(z), z ~ p(z), in the model's range, on the model's device (eval mode)."""
+        out = [self.decoder(self.sample_prior(min(batch_size, n - i))) for i in range(0, n, batch_size)]
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        return torch.cat([self.encoder(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """G(E(x)) for x in the model's range."""
+        return torch.cat([self.decoder(self.encoder(x[i:i + batch_size])) for i in range(0, len(x), batch_size)])
+
+    # The array contract of the command line: images in [0, 1], toy points in data coordinates.
+    def sample_array(self, n: int) -> torch.Tensor:
+        return to_unit(self.sample(n), self.out_range).cpu()
+
+    def reconstruct_array(self, x_unit: torch.Tensor) -> torch.Tensor:
+        x = from_unit(x_unit, self.out_range).to(self.device)
+        return to_unit(self.reconstruct(x), self.out_range).cpu()
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, device: str = "cpu") -> "Model":
+        """The model of a run directory, with the weights of checkpoints/last.pt, in eval mode."""
+        from .checkpoint import load_checkpoint, run_checkpoint
+
+        ckpt = load_checkpoint(run_checkpoint(run_dir), map_location=device)
+        model = cls(Config.from_dict(ckpt["config"]))
+        for name, net in model.networks().items():
+            net.load_state_dict(ckpt["nets"][name])
+        return model.to(device).eval()

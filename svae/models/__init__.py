@@ -1,0 +1,48 @@
+"""Network registry: one module per paper table (toy, mnist, cifar10, celeba), each with Encoder, Decoder, Critic."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+
+from torch import nn
+
+from ..config import ModelConfig
+
+_MODULES = {"toy": "toy", "mnist": "mnist", "cifar10": "cifar", "celeba": "celeba"}
+
+
+def arch_module(arch: str) -> ModuleType:
+    if arch not in _MODULES:
+        raise ValueError(f"unknown architecture {arch!r}; allowed: {', '.join(_MODULES)}")
+    return importlib.import_module(f"{__name__}.{_MODULES[arch]}")
+
+
+@dataclass
+class Networks:
+    """The networks of one model. critic is None for the VAE; critic_p is the second critic of the
+    two-critic (marginal) estimator, where critic estimates log q(x,z)/(q(x)p(z)) and critic_p the same for p."""
+
+    encoder: nn.Module
+    decoder: nn.Module
+    critic: nn.Module | None = None
+    critic_p: nn.Module | None = None
+
+    def named(self) -> dict[str, nn.Module]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+def build_networks(cfg: ModelConfig, critics: int = 1) -> Networks:
+    """Fresh networks for cfg.arch with `critics` critics (0 for the VAE, 2 for the marginal estimator)."""
+    mod = arch_module(cfg.arch)
+    return Networks(
+        encoder=mod.Encoder(cfg),
+        decoder=mod.Decoder(cfg),
+        critic=mod.Critic(cfg) if critics >= 1 else None,
+        critic_p=mod.Critic(cfg) if critics >= 2 else None,
+    )
+
+
+def x_shape(arch: str) -> tuple[int, ...]:
+    """Shape of one data point (without the batch dimension) for an architecture."""
+    return tuple(arch_module(arch).X_SHAPE)

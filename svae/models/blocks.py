@@ -1,0 +1,126 @@
+"""Pieces every architecture shares: noise concatenation, the latent head, the prior, the network contract.
+
+The contract the trainer relies on (and nothing more):
+  encoder(x) -> z                    (B, z_dim); encoder.gaussian(x) -> (mu, logvar) for a Gaussian head
+  decoder(z) -> x                    in the data's model range; decoder.out_range is (lo, hi) or None
+  critic(x, z) -> logits             (B,)
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+
+
+def sample_prior(n: int, z_dim: int, prior: str, device: torch.device | str = "cpu",
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Draw n codes from p(z): standard normal, or uniform on [-1, 1]."""
+    if prior == "normal":
+        return torch.randn(n, z_dim, device=device, generator=generator)
+    if prior == "uniform":
+        return torch.rand(n, z_dim, device=device, generator=generator) * 2 - 1
+    raise ValueError(f"unknown prior {prior!r}")
+
+
+def with_noise(h: torch.Tensor, n: int) -> torch.Tensor:
+    """Concatenate n standard-normal noise features (dim 1) to h: how the implicit models stay stochastic."""
+    if n == 0:
+        return h
+    shape = (h.shape[0], n, *h.shape[2:])  # channels for images, features for vectors
+    return torch.cat([h, torch.randn(shape, device=h.device, dtype=h.dtype)], dim=1)
+
+
+def uses_tanh(cfg: ModelConfig) -> bool:
+    """Encoder output squashed to [-1, 1]: it matches the uniform prior, and would clip a normal one."""
+    return cfg.z_activation == "tanh" or (cfg.z_activation == "auto" and cfg.prior == "uniform")
+
+
+class LatentHead(nn.Module):
+    """Last encoder layer: a linear map to z, or to (mean, log-variance) sampled by reparameterisation."""
+
+    def __init__(self, in_features: int, cfg: ModelConfig):
+        super().__init__()
+        self.is_gaussian = cfg.encoder_head == "gaussian"
+        self.linear = nn.Linear(in_features, cfg.z_dim * (2 if self.is_gaussian else 1))
+        self.tanh = uses_tanh(cfg)
+
+    def gaussian(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_gaussian:
+            raise RuntimeError("this encoder has a deterministic head; set model.encoder_head=gaussian")
+        mu, logvar = self.linear(h).chunk(2, dim=1)
+        return mu, logvar.clamp(-12.0, 8.0)  # keeps exp(logvar) finite in fp32 and bf16
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if self.is_gaussian:
+            mu, logvar = self.gaussian(h)
+            z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        else:
+            z = self.linear(h)
+        return torch.tanh(z) if self.tanh else z
+
+
+class Encoder(nn.Module):
+    """Base encoder: subclasses define features(x) -> (B, F) and set self.head = LatentHead(F, cfg)."""
+
+    head: LatentHead
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    def gaussian(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head.gaussian(self.features(x))
+
+
+def mlp(sizes: list[int], act: type[nn.Module] = nn.ReLU, last_act: bool = False) -> nn.Sequential:
+    """Linear layers of the given sizes with act between them (and after the last if last_act)."""
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2 or last_act:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+# --- Image building blocks (mnist, cifar, celeba) -------------------------------------------------------
+
+
+def lrelu() -> nn.LeakyReLU:
+    """The tables' "lReLU": leaky ReLU with slope 0.2."""
+    return nn.LeakyReLU(0.2)
+
+
+def conv_bn(cin: int, cout: int, k: int = 5, act: Callable[[], nn.Module] = nn.ReLU) -> list[nn.Module]:
+    """k x k conv, stride 2, padding (k - 1) // 2 (2 for 5x5, 1 for 4x4: halves exactly, 28 -> 14 -> 7 -> 4,
+    64 -> 32 -> ... -> 2), then BN, then the activation (the DCGAN order, as in the ALICE scripts)."""
+    return [nn.Conv2d(cin, cout, k, stride=2, padding=(k - 1) // 2), nn.BatchNorm2d(cout), act()]
+
+
+def deconv(cin: int, cout: int) -> nn.ConvTranspose2d:
+    """5x5 transposed conv, stride 2; padding 2 + output_padding 1 doubles exactly (7 -> 14 -> 28, 4 -> 8 -> ...)."""
+    return nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1)
+
+
+def critic_channels(cfg: ModelConfig, channels: int) -> int:
+    """Input channels of a critic's image branch: one image per pair (cfg.critic_input == "joint"), or
+    ("pair") an image and its partner stacked on the channel dim, for an adversarial reconstruction critic."""
+    return 2 * channels if cfg.critic_input == "pair" else channels
+
+
+class JointCritic(nn.Module):
+    """(x, z) -> logit (B,).  Image branch x_net(x) -> (B, x_features); z branch Linear(z_dim, z_features) + ReLU;
+    the two concatenated, then one Linear to a raw logit (the losses apply the sigmoid)."""
+
+    def __init__(self, x_net: nn.Module, x_features: int, z_dim: int, z_features: int):
+        super().__init__()
+        self.x_net = x_net
+        self.z_net = nn.Sequential(nn.Linear(z_dim, z_features), nn.ReLU())
+        self.out = nn.Linear(x_features + z_features, 1)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.cat([self.x_net(x), self.z_net(z)], dim=1)).squeeze(1)

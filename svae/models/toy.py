@@ -1,0 +1,43 @@
+"""The 2-D toy experiment's networks: MLPs of 2 x 256 ReLU, 2 noise dims on encoder and decoder inputs."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+from .blocks import Encoder as _Encoder, LatentHead, mlp, with_noise
+
+X_DIM = 2
+X_SHAPE = (X_DIM,)
+
+
+class Encoder(_Encoder):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.noise = cfg.enc_noise
+        self.body = mlp([X_DIM + cfg.enc_noise] + [cfg.hidden] * cfg.layers, last_act=True)
+        self.head = LatentHead(cfg.hidden, cfg)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(with_noise(x, self.noise))
+
+
+class Decoder(nn.Module):
+    out_range = None  # data coordinates, unbounded
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.noise = cfg.dec_noise
+        self.net = mlp([cfg.z_dim + cfg.dec_noise] + [cfg.hidden] * cfg.layers + [X_DIM])
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(with_noise(z, self.noise))
+
+
+class Critic(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.net = mlp([X_DIM + cfg.z_dim] + [cfg.hidden] * cfg.layers + [1])
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([x, z], dim=1)).squeeze(1)

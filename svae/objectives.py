@@ -1,0 +1,116 @@
+"""The five objectives (ALI, ALICE, sVAE, sVAE-r, VAE) as small pure functions over logits and tensors.
+
+Conventions (METHOD.md sections 2-3): the critic f(x, z) returns a logit; encoder pairs (x, E(x)) are
+labelled 1 and decoder pairs (G(z), z) labelled 0, so at the critic's optimum
+f = log q(x,z) - log p(x,z).  Every loss here is a scalar to be minimised.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+ADVERSARIAL = ("ali", "alice", "svae", "svae_r")
+WITH_RECONSTRUCTION = ("alice", "svae_r")
+
+
+def critic_loss(logit_q: torch.Tensor, logit_p: torch.Tensor) -> torch.Tensor:
+    """Logistic loss: encoder pairs are real (1), decoder pairs fake (0)."""
+    return F.softplus(-logit_q).mean() + F.softplus(logit_p).mean()
+
+
+def ali_generator_loss(logit_q: torch.Tensor, logit_p: torch.Tensor) -> torch.Tensor:
+    """Non-saturating ALI/BiGAN loss: encoder and decoder try to swap the critic's labels."""
+    return F.softplus(logit_q).mean() + F.softplus(-logit_p).mean()
+
+
+def svae_generator_loss(logit_q: torch.Tensor, logit_p: torch.Tensor) -> torch.Tensor:
+    """Plug-in symmetric KL: KL(q||p) + KL(p||q) = E_q f* - E_p f* on the raw logit."""
+    return logit_q.mean() - logit_p.mean()
+
+
+def distance(a: torch.Tensor, b: torch.Tensor, kind: str = "l2") -> torch.Tensor:
+    """Per-element mean distance, so that lambda compares across data sizes: l2 (Gaussian) or l1 (Laplace)."""
+    if kind == "l2":
+        return F.mse_loss(a, b)
+    if kind == "l1":
+        return F.l1_loss(a, b)
+    raise ValueError(f"unknown reconstruction distance {kind!r}; allowed: l2, l1")
+
+
+def marginal_critic_loss(logit_joint: torch.Tensor, logit_marginal: torch.Tensor) -> torch.Tensor:
+    """Two-critic estimator: pairs of one joint (1) against pairs of q(x)p(z) (0); the optimum is
+    the log density ratio log joint(x,z) / (q(x)p(z))."""
+    return F.softplus(-logit_joint).mean() + F.softplus(logit_marginal).mean()
+
+
+def marginal_generator_loss(g_q: torch.Tensor, g_p: torch.Tensor) -> torch.Tensor:
+    """The critic part of -L_xz under the two-critic estimator: E_q g_q + E_p g_p, where
+    -L_xz = E_q g_q + E_p g_p - E_q log p(x|z) - E_p log q(z|x) (the likelihoods are the rec terms)."""
+    return g_q.mean() + g_p.mean()
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) summed over the latent dims, averaged over the batch."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1).mean()
+
+
+def vae_loss(x: torch.Tensor, x_rec: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+             sigma: float = 0.1, rec: str = "l2") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """-L_x = -E_q log p(x|z) + KL(q(z|x) || p(z)), per data point, constants dropped.
+    Returns (loss, negative log-likelihood, kl). Gaussian likelihood of std sigma (l2) or Laplace of
+    scale sigma (l1), summed over the data dims."""
+    dims = tuple(range(1, x.dim()))
+    if rec == "l2":
+        nll = ((x - x_rec).pow(2).sum(dim=dims) / (2 * sigma**2)).mean()
+    elif rec == "l1":
+        nll = ((x - x_rec).abs().sum(dim=dims) / sigma).mean()
+    else:
+        raise ValueError(f"unknown reconstruction distance {rec!r}; allowed: l2, l1")
+    kl = gaussian_kl(mu, logvar)
+    return nll + kl, nll, kl
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One of the five models: which adversarial term, and how much reconstruction."""
+
+    kind: str = "svae_r"
+    lam: float = 1.0
+    rec: str = "l2"
+    estimator: str = "joint"
+    vae_sigma: float = 0.1
+
+    @property
+    def adversarial(self) -> bool:
+        return self.kind in ADVERSARIAL
+
+    @property
+    def uses_reconstruction(self) -> bool:
+        """Whether the cycles G(E(x)) and E(G(z)) are needed for the loss (not just for logging)."""
+        return self.kind in WITH_RECONSTRUCTION and self.lam > 0
+
+    @property
+    def critics(self) -> int:
+        if not self.adversarial:
+            return 0
+        return 2 if self.estimator == "marginal" else 1
+
+    def adversarial_loss(self, logit_q: torch.Tensor, logit_p: torch.Tensor) -> torch.Tensor:
+        """Encoder+decoder loss from the critic(s): ALI's non-saturating form or sVAE's plug-in KL."""
+        if self.estimator == "marginal":
+            return marginal_generator_loss(logit_q, logit_p)
+        if self.kind in ("ali", "alice"):
+            return ali_generator_loss(logit_q, logit_p)
+        return svae_generator_loss(logit_q, logit_p)
+
+    def generator_loss(self, logit_q: torch.Tensor, logit_p: torch.Tensor,
+                       rec_x: torch.Tensor | None = None, rec_z: torch.Tensor | None = None) -> torch.Tensor:
+        """ALI/sVAE loss, plus lambda * (rec_x + rec_z) for ALICE and sVAE-r."""
+        loss = self.adversarial_loss(logit_q, logit_p)
+        if self.uses_reconstruction:
+            if rec_x is None or rec_z is None:
+                raise ValueError(f"{self.kind} with lam={self.lam} needs rec_x and rec_z")
+            loss = loss + self.lam * (rec_x + rec_z)
+        return loss

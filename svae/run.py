@@ -1,0 +1,143 @@
+"""Run directories: train into one, resume it, evaluate it and draw its pictures. The CLI calls only these."""
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .checkpoint import load_checkpoint, run_checkpoint
+from .config import Config, ConfigError
+from .data import Dataset, load_dataset, to_model, to_unit
+from .evaluate import evaluate
+from .model import Model
+from .trainer import Trainer
+from . import viz
+
+RUN_FILES = ("config.yaml", "metrics.jsonl", "eval.json", "checkpoints")
+# keys a resumed run may change: how long and where it runs, not what it computes
+RESUMABLE_CHANGES = {"train.epochs", "train.steps", "train.device", "train.threads", "train.log_every",
+                     "train.ckpt_every", "train.eval_samples", "train.eval_splits", "data.data_dir", "data.source"}
+
+
+class RunError(RuntimeError):
+    """A run directory cannot be used as asked; the message says why and what to do."""
+
+
+def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def prepare(cfg: Config, out: str | Path, resume: bool = False, force: bool = False) -> tuple[Path, dict | None]:
+    """Check the run directory before anything is written; return it and the checkpoint to resume from."""
+    out = Path(out)
+    has_run = out.is_dir() and any((out / f).exists() for f in RUN_FILES)
+    if out.exists() and not out.is_dir():
+        raise RunError(f"{out}: exists and is not a directory")
+    if has_run and resume:
+        ckpt_path = out / "checkpoints" / "last.pt"
+        if not ckpt_path.is_file():
+            return out, None  # nothing trained yet: start from the beginning
+        ckpt = load_checkpoint(ckpt_path)
+        old, new = _flat(ckpt["config"]), _flat(cfg.to_dict())
+        changed = sorted(k for k in old if k in new and old[k] != new[k] and k not in RESUMABLE_CHANGES)
+        if changed:
+            raise RunError(f"{out}: --resume with a different configuration ({', '.join(changed)}); "
+                           "use the run's own settings or a new --out")
+        return out, ckpt
+    if has_run and not force:
+        raise RunError(f"{out}: already holds a run; pass --resume auto to continue it or --force to replace it")
+    if has_run and force:
+        for f in RUN_FILES:
+            p = out / f
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+        for png in out.glob("*.png"):
+            png.unlink()
+    return out, None
+
+
+def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = False, run_eval: bool = True,
+          progress: bool | None = None, data: Dataset | None = None) -> dict[str, Any]:
+    """Train cfg into the run directory `out` (resuming from its checkpoint if asked), then evaluate it."""
+    out, ckpt = prepare(cfg, out, resume, force)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    data = data if data is not None else load_dataset(cfg.data)
+    torch.manual_seed(cfg.train.seed)  # networks are initialised from the seed
+    model = Model(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg.save(out / "config.yaml")
+    trainer = Trainer(model, data, cfg, run_dir=out)
+    if ckpt is not None:
+        trainer.load_state_dict(ckpt)
+    trainer.fit(progress=progress)
+    result = {"steps": trainer.step, "seconds": round(trainer.elapsed, 3)}
+    if run_eval:
+        result = evaluate_run(out, model=model, data=data, trainer_info=result)
+    return result
+
+
+def machine() -> dict[str, Any]:
+    info = {"python": platform.python_version(), "torch": torch.__version__, "svae": __version__,
+            "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def evaluate_run(run_dir: str | Path, device: str = "cpu", model: Model | None = None, data: Dataset | None = None,
+                 trainer_info: dict | None = None) -> dict[str, Any]:
+    """Scores and pictures of a run directory; writes DIR/eval.json and returns it."""
+    run_dir = Path(run_dir)
+    if model is None:
+        model = Model.from_run(run_dir, device)
+    if trainer_info is None:
+        ckpt = load_checkpoint(run_checkpoint(run_dir))
+        trainer_info = {"steps": int(ckpt["step"]), "seconds": round(float(ckpt.get("elapsed", 0.0)), 3)}
+    cfg = model.cfg
+    data = data if data is not None else load_dataset(cfg.data)
+    result = {"preset": cfg.preset, "model": cfg.objective.kind, "lam": cfg.objective.lam, "seed": cfg.train.seed,
+              **evaluate(model, data, cfg.train.eval_samples, cfg.train.eval_splits), **trainer_info,
+              "machine": machine()}
+    draw(model, data, run_dir)
+    (run_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+@torch.no_grad()
+def draw(model: Model, data: Dataset, run_dir: Path, seed: int = 0) -> list[Path]:
+    """The run's pictures: the toy's four panels, or sample and reconstruction grids."""
+    model.eval()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        x = to_model(data.x_test[:1024 if data.name == "toy" else 40].to(model.device), model.out_range)
+        x_rec, samples = model.reconstruct(x), model.sample(2000 if data.name == "toy" else 100)
+        if data.name == "toy":
+            z = model.encode(x)
+            title = f"{model.cfg.preset or model.cfg.objective.kind} (lambda={model.cfg.objective.lam:g})"
+            return [viz.toy_figure(x, data.y_test[:len(x)], samples, x_rec, z, run_dir / "toy.png", title)]
+    unit = lambda t: to_unit(t, model.out_range)  # noqa: E731
+    return [viz.save_grid(unit(samples), run_dir / "samples.png", nrow=10),
+            viz.save_reconstruction_grid(unit(x), unit(x_rec), run_dir / "reconstructions.png", nrow=10)]
+
+
+def build(preset: str, **overrides: Any) -> Model:
+    """The model of a preset, with dotted-key overrides: build('mnist-svae-r', **{'objective.lam': 0.1})."""
+    from .config import set_value, validate
+    from .presets import get_preset
+
+    cfg = get_preset(preset)
+    for k, v in overrides.items():
+        set_value(cfg, k, v, parse=isinstance(v, str))
+    validate(cfg)
+    return Model(cfg)
+
+
+__all__ = ["train", "evaluate_run", "draw", "build", "prepare", "RunError", "ConfigError"]

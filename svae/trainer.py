@@ -1,0 +1,219 @@
+"""The one training loop: k critic updates then g encoder+decoder updates per batch, logging, checkpoints.
+
+It knows no architecture: it calls model.encoder(x), model.decoder(z), model.critic(x, z) and the
+objective's pure loss functions, nothing else.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from . import __version__
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import Config
+from .data import Dataset, to_model
+from .model import Model
+from .objectives import critic_loss, distance, marginal_critic_loss, vae_loss
+
+
+class DivergenceError(RuntimeError):
+    """A loss or a parameter became NaN or infinite."""
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The data order of an epoch depends on (seed, epoch) alone, so a resumed run sees the same batches."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+class Trainer:
+    """Trains a Model on a Dataset; the run directory (if given) receives metrics and checkpoints."""
+
+    def __init__(self, model: Model, data: Dataset, cfg: Config, run_dir: str | Path | None = None):
+        self.cfg, self.t = cfg, cfg.train
+        self.device = torch.device(self.t.device)
+        self.model = model.to(self.device)
+        self.objective = model.objective
+        self.data = data.to(self.device)  # uint8 images are small: keep them where the model is
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.step = 0
+        self.elapsed = 0.0  # training seconds over all sessions of this run (resumes included)
+        betas = (self.t.beta1, self.t.beta2)
+        gen_params = list(model.encoder.parameters()) + list(model.decoder.parameters())
+        self.opt_gen = torch.optim.Adam(gen_params, lr=self.t.lr, betas=betas)
+        critic_params = [p for c in (model.critic, model.critic_p) if c is not None for p in c.parameters()]
+        self.opt_critic = torch.optim.Adam(critic_params, lr=self.t.lr, betas=betas) if critic_params else None
+        n = len(self.data.x_train)
+        self.steps_per_epoch = n // self.t.batch_size
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"train.batch_size {self.t.batch_size} is larger than the dataset ({n} examples)")
+        self.total_steps = self.t.steps or self.t.epochs * self.steps_per_epoch
+        self._order: tuple[int, torch.Tensor] | None = None
+        self._rng_devices = [self.device] if self.device.type == "cuda" else []
+
+    # ---- one batch ---------------------------------------------------------------------------------
+    def batch(self, step: int) -> torch.Tensor:
+        epoch, i = divmod(step, self.steps_per_epoch)
+        if self._order is None or self._order[0] != epoch:
+            self._order = (epoch, epoch_order(len(self.data.x_train), self.t.seed, epoch).to(self.device))
+        idx = self._order[1][i * self.t.batch_size:(i + 1) * self.t.batch_size]
+        return to_model(self.data.x_train[idx], self.model.out_range)
+
+    def _critic_logits(self, x, z_hat, x_tilde, z):
+        """Critic logits on encoder pairs and decoder pairs, in one forward pass (one batch for BatchNorm)."""
+        m, b = self.model, len(x)
+        if self.objective.estimator == "marginal":
+            # g_q: (x, E(x)) against (x, z), g_p: (G(z), z) against (x, z); x and z are independent: q(x)p(z)
+            g_q = m.critic(torch.cat([x, x]), torch.cat([z_hat, z]))
+            g_p = m.critic_p(torch.cat([x_tilde, x]), torch.cat([z, z]))
+            return g_q[:b], g_p[:b], (g_q[b:], g_p[b:])
+        logits = m.critic(torch.cat([x, x_tilde]), torch.cat([z_hat, z]))
+        return logits[:b], logits[b:], None
+
+    def critic_step(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        z = m.sample_prior(len(x))
+        with torch.no_grad():
+            z_hat, x_tilde = m.encoder(x), m.decoder(z)
+        lq, lp, marg = self._critic_logits(x, z_hat, x_tilde, z)
+        if marg is None:
+            loss = critic_loss(lq, lp)
+        else:
+            loss = marginal_critic_loss(lq, marg[0]) + marginal_critic_loss(lp, marg[1])
+        self.opt_critic.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_critic.step()
+        return loss.detach()
+
+    def generator_step(self, x: torch.Tensor, log: bool = False) -> dict[str, torch.Tensor]:
+        m, obj = self.model, self.objective
+        if not obj.adversarial:
+            mu, logvar = m.encoder.gaussian(x)
+            x_rec = m.decoder(mu + torch.randn_like(mu) * (0.5 * logvar).exp())
+            loss, nll, kl = vae_loss(x, x_rec, mu, logvar, obj.vae_sigma, obj.rec)
+            out = {"loss_gen": loss, "nll": nll, "kl": kl}
+        else:
+            z = m.sample_prior(len(x))
+            z_hat, x_tilde = m.encoder(x), m.decoder(z)
+            self._critics_require_grad(False)  # the critic is a fixed function here: skip its weight grads
+            lq, lp, _ = self._critic_logits(x, z_hat, x_tilde, z)
+            self._critics_require_grad(True)
+            out = {"logit_q": lq.mean(), "logit_p": lp.mean()}
+            if obj.uses_reconstruction:
+                out["rec_x"] = distance(x, m.decoder(z_hat), obj.rec)
+                out["rec_z"] = distance(z, m.encoder(x_tilde), obj.rec)
+            elif log:  # reported for every model, computed only when logged, on a forked RNG so that
+                # the log schedule never changes the training noise (resume stays bitwise exact)
+                with torch.no_grad(), torch.random.fork_rng(devices=self._rng_devices):
+                    out["rec_x"] = distance(x, m.decoder(z_hat), obj.rec)
+                    out["rec_z"] = distance(z, m.encoder(x_tilde), obj.rec)
+            loss = obj.generator_loss(lq, lp, out.get("rec_x"), out.get("rec_z"))
+            out["loss_gen"] = loss
+        self.opt_gen.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_gen.step()
+        return {k: v.detach() for k, v in out.items()}
+
+    def _critics_require_grad(self, flag: bool) -> None:
+        for c in (self.model.critic, self.model.critic_p):
+            if c is not None:
+                c.requires_grad_(flag)
+
+    def train_step(self, log: bool = False) -> dict[str, torch.Tensor]:
+        x = self.batch(self.step)
+        out: dict[str, torch.Tensor] = {}
+        if self.objective.adversarial:
+            for _ in range(self.t.critic_steps):
+                out["loss_critic"] = self.critic_step(x)
+        for j in range(self.t.gen_steps):
+            out.update(self.generator_step(x, log=log and j == self.t.gen_steps - 1))
+        self.step += 1
+        return out
+
+    # ---- the loop ----------------------------------------------------------------------------------
+    def fit(self, steps: int | None = None, progress: bool | None = None) -> list[dict[str, Any]]:
+        """Train until total_steps (or `steps` more); log every log_every steps; checkpoint as configured."""
+        end = self.total_steps if steps is None else min(self.total_steps, self.step + steps)
+        self.model.train()
+        history: list[dict[str, Any]] = []
+        progress = sys.stderr.isatty() if progress is None else progress
+        bar = tqdm(total=end, initial=self.step, disable=not progress, desc="train", unit="step", leave=False)
+        start = time.perf_counter()
+        while self.step < end:
+            log = (self.step + 1) % self.t.log_every == 0 or self.step + 1 == end
+            out = self.train_step(log=log)
+            bar.update(1)
+            if log:
+                row = {"step": self.step, "epoch": self.step / self.steps_per_epoch,
+                       **{k: float(v) for k, v in out.items()},
+                       "seconds": round(self.elapsed + time.perf_counter() - start, 3)}
+                self._check_finite(row)
+                history.append(row)
+                self._write_metrics(row)
+                bar.set_postfix({k: f"{row[k]:.3g}" for k in ("loss_critic", "loss_gen") if k in row})
+            if self.run_dir and self.t.ckpt_every and self.step % self.t.ckpt_every == 0 and self.step < end:
+                self.elapsed += time.perf_counter() - start
+                start = time.perf_counter()
+                self.save()
+        bar.close()
+        self.elapsed += time.perf_counter() - start
+        if self.run_dir:
+            self.save()
+        return history
+
+    def _check_finite(self, row: dict[str, Any]) -> None:
+        bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+        if not bad:
+            bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()][:3]
+        if bad:
+            raise DivergenceError(f"training diverged at step {self.step}: non-finite {', '.join(bad)}; "
+                                  f"last values {json.dumps({k: row[k] for k in row if k in bad})}")
+
+    def _write_metrics(self, row: dict[str, Any]) -> None:
+        if self.run_dir:
+            with open(self.run_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+    # ---- state -------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "config": self.cfg.to_dict(),
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "nets": {k: v.state_dict() for k, v in self.model.networks().items()},
+            "opt_gen": self.opt_gen.state_dict(),
+            "opt_critic": self.opt_critic.state_dict() if self.opt_critic else None,
+            "rng_torch": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, net in self.model.networks().items():
+            net.load_state_dict(state["nets"][name])
+        self.opt_gen.load_state_dict(state["opt_gen"])
+        if self.opt_critic is not None:
+            self.opt_critic.load_state_dict(state["opt_critic"])
+        self.step = int(state["step"])
+        self.elapsed = float(state.get("elapsed", 0.0))
+        torch.set_rng_state(state["rng_torch"].cpu())
+        if state["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
+
+    def save(self) -> Path:
+        assert self.run_dir is not None
+        return save_checkpoint(self.state_dict(), self.run_dir / "checkpoints" / "last.pt")
+
+    def resume(self, path: str | Path) -> None:
+        self.load_state_dict(load_checkpoint(path, map_location=self.device))

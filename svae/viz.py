@@ -1,0 +1,88 @@
+"""Pictures: the toy's scatter plots, sample grids, and reconstruction grids laid out as the paper's figures."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on servers and in CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def toy_figure(x_test: torch.Tensor, y_test: torch.Tensor, samples: torch.Tensor, x_rec: torch.Tensor,
+               z_test: torch.Tensor, path: str | Path, title: str = "") -> Path:
+    """Four panels: data, samples, reconstructions (a line from each x to G(E(x))), codes by component."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.2))
+    colors = np.array(COLORS)[y_test.cpu().numpy()]
+    x, s, r, z = (t.detach().cpu().numpy() for t in (x_test, samples, x_rec, z_test))
+    axes[0].scatter(x[:, 0], x[:, 1], s=4, c=colors)
+    axes[0].set_title("data (test)")
+    axes[1].scatter(s[:, 0], s[:, 1], s=2, c="k", alpha=0.5)
+    axes[1].set_title("samples G(z)")
+    axes[2].plot(np.stack([x[:, 0], r[:, 0]]), np.stack([x[:, 1], r[:, 1]]), c="0.6", lw=0.4)
+    axes[2].scatter(x[:, 0], x[:, 1], s=4, c=colors)
+    axes[2].scatter(r[:, 0], r[:, 1], s=3, c="k", marker="x", lw=0.5)
+    axes[2].set_title("reconstructions x -> G(E(x))")
+    axes[3].scatter(z[:, 0], z[:, 1], s=4, c=colors)
+    axes[3].set_title("codes E(x) by component")
+    for ax in axes[:3]:
+        ax.set_xlim(-4, 4)
+        ax.set_ylim(-4, 4)
+    for ax in axes:
+        ax.set_aspect("equal", adjustable="box")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return Path(path)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) floats in [0, 1] -> (N, H, W, C) uint8."""
+    arr = (images.detach().float().clamp(0, 1) * 255).round().byte().cpu().numpy()
+    return arr.transpose(0, 2, 3, 1)
+
+
+def grid(images: torch.Tensor, nrow: int, pad: int = 2) -> Image.Image:
+    """Tile (N, C, H, W) images in [0, 1] into rows of nrow, with a white margin between them."""
+    arr = to_uint8(images)
+    n, h, w, c = arr.shape
+    rows = -(-n // nrow)
+    canvas = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), 255, np.uint8)
+    for i in range(n):
+        r, q = divmod(i, nrow)
+        canvas[pad + r * (h + pad):pad + r * (h + pad) + h, pad + q * (w + pad):pad + q * (w + pad) + w] = arr[i]
+    return Image.fromarray(canvas[..., 0] if c == 1 else canvas)
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 10) -> Path:
+    grid(images, nrow).save(path)
+    return Path(path)
+
+
+def reconstruction_rows(x: torch.Tensor, x_rec: torch.Tensor, nrow: int = 10) -> torch.Tensor:
+    """Interleave pairs of rows as the paper's figures: two rows of originals, then their two rows of
+    reconstructions, and so on. x and x_rec hold a multiple of 2 * nrow images."""
+    block = 2 * nrow
+    if len(x) % block:
+        raise ValueError(f"need a multiple of {block} images, got {len(x)}")
+    parts = []
+    for i in range(0, len(x), block):
+        parts += [x[i:i + block], x_rec[i:i + block]]
+    return torch.cat(parts)
+
+
+def save_reconstruction_grid(x: torch.Tensor, x_rec: torch.Tensor, path: str | Path, nrow: int = 10) -> Path:
+    return save_grid(reconstruction_rows(x, x_rec, nrow), path, nrow)

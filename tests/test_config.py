@@ -1,0 +1,94 @@
+"""Configuration: dotted keys from the command line, types, validation messages, YAML round trip."""
+import pytest
+
+from svae.config import Config, ConfigError, set_value, validate
+from svae.presets import PRESETS, get_preset
+
+
+def test_set_value_parses_command_line_strings():
+    cfg = get_preset("toy-svae-r")
+    set_value(cfg, "train.lr", "3e-4")
+    set_value(cfg, "train.batch_size", "64")
+    set_value(cfg, "model.prior", "uniform")
+    set_value(cfg, "data.data_dir", "none")
+    assert cfg.train.lr == 3e-4 and cfg.train.batch_size == 64 and cfg.model.prior == "uniform"
+    assert cfg.data.data_dir is None
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("train.lrr", "1", r"unknown key 'train.lrr'; allowed: .*train\.lr"),
+    ("nosuch", "1", "unknown key 'nosuch'"),
+    ("train", "1", "unknown key 'train'"),
+    ("train.batch_size", "abc", r"train.batch_size: expected int, got 'abc'"),
+    ("train.batch_size", "1.5", "expected int"),
+    ("train.lr", "fast", "train.lr: expected float"),
+])
+def test_set_value_rejects_bad_keys_and_types(key, value, match):
+    with pytest.raises(ConfigError, match=match):
+        set_value(get_preset("toy-svae-r"), key, value)
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("train.lr", -1.0, "train.lr: must be > 0"),
+    ("objective.lam", -0.5, "objective.lam: must be >= 0"),
+    ("objective.kind", "gan", "objective.kind: 'gan' is not one of ali, alice, svae, svae_r, vae"),
+    ("model.prior", "laplace", "model.prior: 'laplace' is not one of normal, uniform"),
+    ("objective.rec", "l3", "objective.rec"),
+    ("train.batch_size", 4096, "larger than the dataset"),
+    ("train.device", "tpu", "train.device"),
+    ("train.beta1", 1.0, "beta1"),
+    ("model.arch", "mnist", "does not fit data.name 'toy'"),
+    ("objective.estimator", "marginal", None),  # fine for svae-r
+])
+def test_validate_names_the_bad_key(key, value, match):
+    cfg = get_preset("toy-svae-r")
+    set_value(cfg, key, value, parse=False) if not isinstance(value, str) else set_value(cfg, key, value)
+    if match is None:
+        validate(cfg)
+        return
+    with pytest.raises(ConfigError, match=match):
+        validate(cfg)
+
+
+def test_model_specific_rules():
+    cfg = get_preset("toy-vae")
+    cfg.model.encoder_head = "deterministic"
+    with pytest.raises(ConfigError, match="needs model.encoder_head 'gaussian'"):
+        validate(cfg)
+    cfg = get_preset("toy-ali")
+    cfg.objective.estimator = "marginal"
+    with pytest.raises(ConfigError, match="marginal' needs objective.kind 'svae_r'"):
+        validate(cfg)
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = get_preset("mnist-svae-r")
+    cfg.objective.lam = 0.01
+    cfg.save(tmp_path / "c.yaml")
+    assert Config.load(tmp_path / "c.yaml") == cfg
+
+
+def test_yaml_is_data_never_code(tmp_path):
+    p = tmp_path / "evil.yaml"
+    p.write_text("train: !!python/object/apply:os.system ['touch pwned']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        Config.load(p)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_every_preset_is_valid_and_named_after_its_model():
+    assert len(PRESETS) == 20
+    for name, cfg in PRESETS.items():
+        validate(cfg)
+        assert cfg.preset == name and cfg.objective.kind == name.split("-", 1)[1].replace("-", "_")
+        assert cfg.data.name == name.split("-")[0] == cfg.model.arch
+
+
+def test_get_preset_returns_a_copy():
+    get_preset("toy-svae-r").train.lr = 123.0
+    assert get_preset("toy-svae-r").train.lr == 1e-3
+
+
+def test_unknown_preset_lists_the_allowed_ones():
+    with pytest.raises(ConfigError, match="unknown preset 'toy-gan'; allowed: toy-ali, toy-alice"):
+        get_preset("toy-gan")
