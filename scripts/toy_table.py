@@ -131,6 +131,12 @@ E(x) coloured by mixture component.
 
 {pictures}
 """)
+    readme = ROOT / "README.md"
+    start, end = "<!-- toy-table:start -->", "<!-- toy-table:end -->"
+    body = readme.read_text()
+    if start in body and end in body:
+        head, rest = body.split(start, 1)
+        readme.write_text(f"{head}{start}\n{text}\n{end}{rest.split(end, 1)[1]}")
     print(text)
 
 

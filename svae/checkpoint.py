@@ -3,15 +3,22 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
+import re
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
+import numpy as np
 import torch
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable or unsafe; the message names the file."""
+    """A checkpoint is missing, unreadable, unsafe or cannot be written; the message names the file."""
+
+
+STEP_FILE = re.compile(r"step_(\d+)\.pt")
 
 
 def run_checkpoint(run_dir: str | Path) -> Path:
@@ -25,33 +32,80 @@ def run_checkpoint(run_dir: str | Path) -> Path:
     return path
 
 
+def step_checkpoints(folder: str | Path) -> list[Path]:
+    """The step_XXXXXXXX.pt copies of a checkpoint folder, oldest first."""
+    found = [(int(m.group(1)), p) for p in Path(folder).glob("step_*.pt") if (m := STEP_FILE.fullmatch(p.name))]
+    return [p for _, p in sorted(found)]
+
+
 def save_checkpoint(state: dict[str, Any], path: str | Path, keep: int = 0) -> Path:
     """Write state to path without ever leaving a half-written file under that name.
-    With keep > 0 also keep a copy per step (step_XXXXXXXX.pt), the newest `keep` of them."""
+
+    With keep > 0 the newest `keep` checkpoints also stay as step_XXXXXXXX.pt beside it. The step copy is a
+    hard link to the file just written (no second write, no extra disk while it is the newest); where links
+    are not supported it is copied. A write that fails (a full disk) raises CheckpointError naming the file
+    and the cause; the previous file under that name is untouched and no temporary file is left.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_save(state, path)
+    for stale in path.parent.glob(".*.tmp"):  # left by a writer that was killed; one writer per run directory
+        stale.unlink(missing_ok=True)
+    _atomic_write(path, lambda f: torch.save(state, f))
     if keep > 0:
         step_path = path.with_name(f"step_{int(state['step']):08d}.pt")
-        _atomic_save(state, step_path)
-        for old in sorted(path.parent.glob("step_*.pt"))[:-keep]:
+        _link_or_copy(path, step_path)
+        for old in step_checkpoints(path.parent)[:-keep]:
             old.unlink(missing_ok=True)
     return path
 
 
-def _atomic_save(state: dict[str, Any], path: Path) -> None:
+class _Recorder:
+    """A file wrapper that remembers the OSError of a failed write: torch.save reports it as a RuntimeError
+    ('unexpected pos ...') that has lost the cause, e.g. 'No space left on device'."""
+
+    def __init__(self, f: BinaryIO):
+        self.f, self.error = f, None
+
+    def write(self, b: bytes) -> int:
+        try:
+            return self.f.write(b)
+        except OSError as e:
+            self.error = self.error or e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
+def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    rec = None
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+            rec = _Recorder(f)
+            write(rec)
             f.flush()
-            os.fsync(f.fileno())
+            os.fsync(f.fileno())  # the data is on disk before the name points at it
         os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one
+    except (OSError, RuntimeError) as e:
+        Path(tmp).unlink(missing_ok=True)
+        cause = rec.error if rec is not None and rec.error is not None else e
+        if isinstance(e, RuntimeError) and cause is e:
+            raise
+        raise CheckpointError(f"could not write checkpoint {path}: {_reason(cause)}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def _reason(e: OSError) -> str:
+    return e.strerror or str(e) or type(e).__name__
+
+
+def _fsync_dir(folder: Path) -> None:
     try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
+        dfd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dfd)
         finally:
@@ -60,15 +114,83 @@ def _atomic_save(state: dict[str, Any], path: Path) -> None:
         pass
 
 
+def _link_or_copy(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    try:
+        tmp.unlink(missing_ok=True)
+        os.link(src, tmp)
+        os.replace(tmp, dst)  # replaces an older copy of the same step (after a rollback)
+        _fsync_dir(dst.parent)
+        return
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+    def copy(f: Any) -> None:
+        with open(src, "rb") as s:
+            shutil.copyfileobj(s, f)
+
+    _atomic_write(dst, copy)
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint with weights_only=True: tensors and plain containers only, no code runs."""
     path = Path(path)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such checkpoint") from None
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{path}: refused to load (not a plain-data checkpoint: {first[:200]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+    except Exception as e:  # a damaged file fails in many ways (zip, struct, EOF, ...): all mean unreadable
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}: {first[:200]})") from None
+    if not isinstance(state, dict) or not {"step", "nets", "config"} <= set(state):
+        raise CheckpointError(f"{path}: not an svae checkpoint (expected a dict with step, nets and config)")
+    return state
+
+
+def find_checkpoint(run_dir: str | Path, map_location: str | torch.device = "cpu"
+                    ) -> tuple[Path, dict[str, Any], list[str]] | None:
+    """The newest readable checkpoint of a run directory: last.pt, else the newest step copy that loads.
+
+    Returns (path, state, problems with the newer files that were skipped), or None when the run has no
+    checkpoint file at all. Raises CheckpointError when there are checkpoint files but none is readable.
+    """
+    folder = Path(run_dir) / "checkpoints"
+    candidates = [p for p in [folder / "last.pt"] + step_checkpoints(folder)[::-1] if p.is_file()]
+    problems = []
+    for path in candidates:
+        try:
+            return path, load_checkpoint(path, map_location), problems
+        except CheckpointError as e:
+            problems.append(str(e))
+    if problems:
+        raise CheckpointError(f"{folder}: no readable checkpoint ({'; '.join(problems)})")
+    return None
+
+
+# ---- random number generators: every state in a form weights_only=True loads -----------------------------
+
+def rng_state() -> dict[str, Any]:
+    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    py_version, py_internal, py_gauss = random.getstate()
+    return {
+        "rng_torch": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "rng_numpy": (np_kind, torch.from_numpy(np_keys.astype(np.int64)), int(np_pos), int(np_has_gauss),
+                      float(np_gauss)),
+        "rng_python": (py_version, list(py_internal), py_gauss),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["rng_torch"].cpu())
+    if state.get("rng_cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
+    if "rng_numpy" in state:  # absent from older checkpoints
+        kind, keys, pos, has_gauss, gauss = state["rng_numpy"]
+        np.random.set_state((kind, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, gauss))
+    if "rng_python" in state:
+        version, internal, gauss = state["rng_python"]
+        random.setstate((version, tuple(internal), gauss))

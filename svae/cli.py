@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 1
 
 
 class UsageError(Exception):
@@ -57,6 +58,44 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--device", default="cpu")
+
+    c = sub.add_parser("classifier", help="train the classifier behind the MNIST / in-domain CIFAR-10 scores")
+    c.add_argument("action", choices=["train"])
+    c.add_argument("--domain", required=True, choices=["mnist", "cifar10"])
+    c.add_argument("--data-dir", required=True, help="folder with the dataset files")
+    c.add_argument("--epochs", type=int, help="passes over the training set (default: mnist 5, cifar10 15)")
+    c.add_argument("--out", help="weights file or folder (default: $SVAE_CACHE/classifiers or ~/.cache/svae/classifiers)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+
+    sc = sub.add_parser("score", help="score an array of images (FILE.npy, (N,C,H,W) in [0,1]); prints JSON")
+    sc.add_argument("file", help="FILE.npy in the array contract (as `svae sample` writes)")
+    sc.add_argument("--metric", default="is", choices=["is", "fid", "kid"])
+    sc.add_argument("--domain", required=True, choices=["mnist", "cifar10", "inception"],
+                    help="mnist / cifar10: svae's own classifiers (cifar10 is in-domain); inception: Inception-v3")
+    sc.add_argument("--ref", help="reference FILE.npy for fid / kid")
+    sc.add_argument("--data-dir", help="for fid / kid without --ref: the dataset's test split is the reference")
+    sc.add_argument("--inception-weights", help="pt_inception-2015-12-05-6726825d.pth (or env SVAE_INCEPTION_WEIGHTS)")
+    sc.add_argument("--classifier", help="classifier weights file or folder (default: the cache folder)")
+    sc.add_argument("--splits", type=int, default=10, help="splits of the inception score")
+    sc.add_argument("--device", default="cpu")
+
+    w = sub.add_parser("sweep", help="train one run per (preset, lambda), then draw grids side by side and the front")
+    w.add_argument("--preset", required=True, help="NAME or NAME1,NAME2: presets drawn on the same axes")
+    w.add_argument("--lam", required=True, help="comma-separated lambdas, e.g. 0,1e-4,1e-2,0.1,1,10")
+    w.add_argument("--out", required=True, help="sweep folder: runs go to OUT/<preset>/lam_<value>/")
+    g = w.add_mutually_exclusive_group()
+    g.add_argument("--epochs", type=int, help="passes over the training data")
+    g.add_argument("--steps", type=int, help="number of batches (overrides epochs)")
+    w.add_argument("--seed", type=int, help="training seed")
+    w.add_argument("--device", help="cpu, cuda, cuda:N")
+    w.add_argument("--data-dir", help="folder with the dataset files (MNIST, CIFAR-10, CelebA)")
+    w.add_argument("--download", action="store_true", help="download the dataset into --data-dir if missing")
+    w.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any configuration key (repeatable)")
+
+    rp = sub.add_parser("report", help="markdown table of run directories (model, lambda, IS, MSE, ...)")
+    rp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories, or sweep folders holding them")
+    rp.add_argument("--out", help="write the table to FILE.md as well as printing it")
     return p
 
 
@@ -114,11 +153,25 @@ def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .config import ConfigError
     from .run import RunError
+    from .metrics.classifier import MetricError
+    from .guard import DivergenceError, Interrupted
 
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except (UsageError, ConfigError, RunError, CheckpointError) as e:
+    except (UsageError, ConfigError, RunError, CheckpointError, MetricError) as e:
+        print(f"svae: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Interrupted as e:  # SIGINT/SIGTERM: the step was finished and checkpointed (docs/resuming.md)
+        print(f"svae: {e}; resume with: {_resume_command(argv)}", file=sys.stderr)
+        return 128 + e.signum
+    except KeyboardInterrupt:  # outside the training loop, or a second Ctrl-C
+        print("svae: interrupted", file=sys.stderr)
+        return 128 + 2
+    except DivergenceError as e:  # not bad input: the training itself failed
+        print(f"svae: error: {e}", file=sys.stderr)
+        return EXIT_DIVERGED
+    except OSError as e:  # e.g. a full disk while writing metrics or pictures
         print(f"svae: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except ValueError as e:  # dataset problems (DataError) and other input checks from the library
@@ -126,6 +179,25 @@ def main(argv: list[str] | None = None) -> int:
             print(f"svae: error: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
         raise
+
+
+def _resume_command(argv: list[str] | None) -> str:
+    """The interrupted `svae train` command with --resume auto, without --force (which would erase the run).
+    Other commands (sweep) resume their runs by themselves: the same command again."""
+    import shlex
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "train" not in args[:1]:
+        return shlex.join(["svae", *args])
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--resume":
+            skip = True
+        elif arg != "--force" and not arg.startswith("--resume="):
+            kept.append(arg)
+    return shlex.join(["svae", *kept, "--resume", "auto"])
 
 
 def _dispatch(a: argparse.Namespace) -> int:
@@ -151,6 +223,8 @@ def _dispatch(a: argparse.Namespace) -> int:
         result = run.train(cfg, a.out, resume=a.resume == "auto", force=a.force, run_eval=not a.no_eval)
         print(json.dumps(result, indent=2))
         return 0
+    if a.command in ("classifier", "score", "sweep", "report"):
+        return _evaluation_command(a)
     _check_device(a.device)
     if a.command == "eval":
         print(json.dumps(run.evaluate_run(a.run_dir, device=a.device), indent=2))
@@ -170,6 +244,45 @@ def _dispatch(a: argparse.Namespace) -> int:
         print(f"wrote {len(x)} reconstructions to {a.out}")
         return 0
     raise UsageError(f"unknown command {a.command!r}")
+
+
+def _evaluation_command(a: argparse.Namespace) -> int:
+    """classifier / score / sweep / report: the evaluation protocol of METHOD.md section 6."""
+    if a.command == "classifier":
+        from .metrics import classifier
+
+        if a.threads:
+            torch.set_num_threads(a.threads)
+        print(json.dumps(classifier.train_and_save(a.domain, a.data_dir, a.epochs, a.out, a.seed), indent=2))
+        return 0
+    if a.command == "score":
+        from .metrics.score import score_file
+
+        _check_device(a.device)
+        print(json.dumps(score_file(a.file, a.metric, a.domain, ref=a.ref, data_dir=a.data_dir,
+                                    inception_weights=a.inception_weights, classifier=a.classifier,
+                                    splits=a.splits, device=a.device), indent=2))
+        return 0
+    if a.command == "sweep":
+        from . import sweep
+
+        try:
+            lams = [float(v) for v in a.lam.split(",") if v.strip()]
+        except ValueError:
+            raise UsageError(f"--lam {a.lam!r}: expected comma-separated numbers, e.g. 0,1e-2,1") from None
+        names = [n.strip() for n in a.preset.split(",") if n.strip()]
+        if not lams or not names:
+            raise UsageError("--preset and --lam need at least one value each")
+        configs = {n: [_config_from_args(argparse.Namespace(**{**vars(a), "preset": n, "lam": lam}))
+                       for lam in lams] for n in names}
+        for cfgs in configs.values():
+            _check_device(cfgs[0].train.device)
+        print(json.dumps(sweep.run_sweep(configs, a.out), indent=2))
+        return 0
+    from . import report
+
+    print(report.write_report(a.run_dirs, a.out), end="")
+    return 0
 
 
 if __name__ == "__main__":

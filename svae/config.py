@@ -24,6 +24,7 @@ ENCODER_HEADS = ("deterministic", "gaussian")
 CRITIC_INPUTS = ("joint", "pair")
 Z_ACTIVATIONS = ("auto", "none", "tanh")
 SOURCES = ("auto", "npz", "raw", "download")
+ON_DIVERGENCE = ("stop", "rollback")
 
 
 @dataclass
@@ -75,6 +76,10 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads (0: leave torch's default)
     log_every: int = 50
     ckpt_every: int = 0  # steps between checkpoints (0: only at the end)
+    keep_ckpts: int = 3  # also keep the newest k checkpoints as checkpoints/step_XXXXXXXX.pt (0: last.pt only)
+    on_divergence: str = "stop"  # NaN/inf loss or parameter: stop, or rollback to the last checkpoint
+    rollback_lr_factor: float = 0.5  # rollback multiplies the learning rate of every optimiser by this
+    max_rollbacks: int = 3  # after this many rollbacks in a run, a divergence stops it
     eval_samples: int = 10000
     eval_splits: int = 10
 
@@ -205,6 +210,7 @@ def validate(cfg: Config) -> Config:
     _choice("objective.kind", o.kind, OBJECTIVES)
     _choice("objective.rec", o.rec, REC_DISTANCES)
     _choice("objective.estimator", o.estimator, ESTIMATORS)
+    _choice("train.on_divergence", t.on_divergence, ON_DIVERGENCE)
     if (d.name == "toy") != (m.arch == "toy"):
         raise ConfigError(f"model.arch {m.arch!r} does not fit data.name {d.name!r}")
     if m.arch not in ("toy", d.name):
@@ -218,8 +224,11 @@ def validate(cfg: Config) -> Config:
         _positive(key, val)
     for key, val in (("model.enc_noise", m.enc_noise), ("model.dec_noise", m.dec_noise),
                      ("objective.lam", o.lam), ("train.epochs", t.epochs), ("train.steps", t.steps),
-                     ("train.threads", t.threads), ("train.ckpt_every", t.ckpt_every), ("data.limit", d.limit)):
+                     ("train.threads", t.threads), ("train.ckpt_every", t.ckpt_every), ("data.limit", d.limit),
+                     ("train.keep_ckpts", t.keep_ckpts), ("train.max_rollbacks", t.max_rollbacks)):
         _positive(key, val, allow_zero=True)
+    if not 0 < t.rollback_lr_factor < 1:
+        raise ConfigError(f"train.rollback_lr_factor: must lie in (0, 1), got {t.rollback_lr_factor}")
     if t.epochs == 0 and t.steps == 0:
         raise ConfigError("train.epochs and train.steps are both 0: nothing to train")
     if not (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1):

@@ -8,6 +8,7 @@ import torch
 
 from .data import Dataset, to_model, to_unit
 from .data import toy as toy_data
+from .metrics import classifier as clf
 from .metrics.scores import inception_score, reconstruction_errors
 from .model import Model
 
@@ -26,6 +27,8 @@ def evaluate(model: Model, data: Dataset, n_samples: int = 10000, splits: int = 
         out = _toy_scores(samples, x, x_rec, splits, seed)
     else:
         out = _image_scores(samples, x, x_rec, model.out_range, seed)
+        out.update(_classifier_scores(data, to_unit(samples, model.out_range).cpu(),
+                                      to_unit(x, model.out_range).cpu(), to_unit(x_rec, model.out_range).cpu(), splits))
     out.update({"n_samples": n_samples, "splits": splits, "n_test": len(x),
                 "eval_seconds": round(time.perf_counter() - start, 3)})
     return out
@@ -60,10 +63,74 @@ def _image_scores(samples, x, x_rec, out_range, seed) -> dict[str, Any]:
     d = x01[0].numel()
     scale = 4.0  # [0, 1] -> [-1, 1] doubles every difference
     return {
-        "is_mean": None, "is_std": None,
-        "is_note": "image inception score needs a classifier (svae score); not computed here",
         "mse": rec["per_coord"] * scale, "mse_std": rec["sum_std"] / d * scale,
         "mse_random": rec["random_per_coord"] * scale, "mse_range": "[-1, 1]",
         "mse_01": rec["per_coord"], "mse_random_01": rec["random_per_coord"],
         "mse_note": "mean squared error per pixel; mse and mse_random on [-1, 1], *_01 on [0, 1]",
     }
+
+
+def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int) -> dict[str, Any]:
+    """Sample and reconstruction scores from the networks at hand (METHOD.md section 6), never downloaded:
+    MNIST: svae's MNIST classifier. CIFAR-10 / CelebA: Inception-v3 IS and FID if its weights file exists;
+    else, for CIFAR-10 only, the in-domain classifier, every key suffixed _indomain so the two never mix."""
+    from .metrics.classifier import MetricError
+
+    if data.name in ("cifar10", "celeba"):
+        try:
+            return _inception_scores(samples01, x01, splits)
+        except MetricError as e:
+            inception_missing = str(e)
+    out: dict[str, Any] = {"is_mean": None, "is_std": None}
+    if data.name == "celeba":
+        out["is_note"] = f"no Inception-v3 scores: {inception_missing}"
+        return out
+    try:
+        loaded = clf.load(data.name)
+    except MetricError:
+        hint = clf.TRAIN_HINT.format(domain=data.name)
+        out["is_note"] = (f"no {data.name} classifier in {clf.default_dir()}: train it with `{hint}`, then "
+                          "`svae eval RUN_DIR`")
+        if data.name == "cifar10":
+            out["is_note"] += f"; no Inception-v3 scores either: {inception_missing}"
+        return out
+    from .metrics.fid import fid
+    from .metrics.score import classifier_fields
+
+    probs = clf.predict(loaded.net, samples01)
+    is_mean, is_std = inception_score(probs, splits)
+    rec_acc = None if data.y_test is None else float(
+        (clf.predict(loaded.net, rec01).argmax(1) == data.y_test.cpu()).double().mean())
+    fields = classifier_fields(loaded.info, data.name)
+    if data.name == "mnist":
+        out.update({"is_mean": is_mean, "is_std": is_std, "is_classifier": fields.pop("scorer"), **fields,
+                    "rec_accuracy": rec_acc,
+                    "rec_accuracy_note": "accuracy of the MNIST classifier on G(E(x)) for the test set, "
+                                         "against the labels of x: does the reconstruction keep the digit?"})
+        return out
+    feats = clf.predict(loaded.net, samples01, what="features")
+    test_feats = clf.predict(loaded.net, x01, what="features")
+    out["is_note"] = f"no Inception-v3 scores ({inception_missing}); in-domain scores below"
+    out.update({"is_indomain_mean": is_mean, "is_indomain_std": is_std, "fid_indomain": fid(feats, test_feats),
+                "rec_accuracy_indomain": rec_acc, "classifier_indomain": fields["scorer"],
+                "classifier_indomain_test_accuracy": fields["classifier_test_accuracy"],
+                "real_test_is_indomain_mean": fields["real_test_is_mean"],
+                "real_test_is_indomain_std": fields["real_test_is_std"], "indomain_note": fields["note"]})
+    return out
+
+
+def _inception_scores(samples01, x01, splits: int) -> dict[str, Any]:
+    """Inception-v3 IS of the samples and FID against the test split; MetricError when no weights file."""
+    from .metrics.fid import fid
+    from .metrics.inception import inception_outputs, load_inception
+
+    net, info = load_inception()
+    feats, probs = inception_outputs(net, samples01)
+    out: dict[str, Any] = {"is_mean": None, "is_std": None}
+    if info["has_fc"]:
+        out["is_mean"], out["is_std"] = inception_score(probs, splits)
+    else:
+        out["is_note"] = f"{info['weights']} has no classifier layer: FID only"
+    out.update({"fid": fid(feats, inception_outputs(net, x01)[0]), "is_classifier": "inception-v3",
+                "inception_weights": info["weights"], "inception_sha256": info["sha256"]})
+    return out

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import __version__
-from .checkpoint import load_checkpoint, run_checkpoint
+from .checkpoint import find_checkpoint, load_checkpoint, run_checkpoint
 from .config import Config, ConfigError
 from .data import Dataset, load_dataset, to_model, to_unit
 from .evaluate import evaluate
@@ -21,7 +23,8 @@ from . import viz
 RUN_FILES = ("config.yaml", "metrics.jsonl", "eval.json", "checkpoints")
 # keys a resumed run may change: how long and where it runs, not what it computes
 RESUMABLE_CHANGES = {"train.epochs", "train.steps", "train.device", "train.threads", "train.log_every",
-                     "train.ckpt_every", "train.eval_samples", "train.eval_splits", "data.data_dir", "data.source"}
+                     "train.ckpt_every", "train.eval_samples", "train.eval_splits", "data.data_dir", "data.source",
+                     "train.keep_ckpts", "train.on_divergence", "train.rollback_lr_factor", "train.max_rollbacks"}
 
 
 class RunError(RuntimeError):
@@ -42,10 +45,15 @@ def prepare(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fa
     if out.exists() and not out.is_dir():
         raise RunError(f"{out}: exists and is not a directory")
     if has_run and resume:
-        ckpt_path = out / "checkpoints" / "last.pt"
-        if not ckpt_path.is_file():
-            return out, None  # nothing trained yet: start from the beginning
-        ckpt = load_checkpoint(ckpt_path)
+        found = find_checkpoint(out)  # last.pt, else the newest step copy that loads
+        if found is None:
+            return out, None  # killed before its first checkpoint: start from the beginning
+        ckpt_path, ckpt, skipped = found
+        for problem in skipped:
+            print(f"svae: warning: skipped {problem}; resuming from {ckpt_path}", file=sys.stderr)
+        if ckpt.get("version") != __version__:
+            print(f"svae: warning: {ckpt_path} was written by svae {ckpt.get('version')}, this is {__version__}",
+                  file=sys.stderr)
         old, new = _flat(ckpt["config"]), _flat(cfg.to_dict())
         changed = sorted(k for k in old if k in new and old[k] != new[k] and k not in RESUMABLE_CHANGES)
         if changed:
@@ -70,18 +78,33 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     data = data if data is not None else load_dataset(cfg.data)
+    n = len(data.x_train)
+    if n < cfg.train.batch_size:
+        raise ConfigError(f"train.batch_size {cfg.train.batch_size} is larger than the dataset ({n} training examples)")
+    if ckpt is not None and ckpt.get("data", {}).get("n_train", n) != n:
+        raise RunError(f"{out}: --resume with a different training set ({n} examples, the checkpoint was trained "
+                       f"on {ckpt['data']['n_train']}); use the run's own data or a new --out")
     torch.manual_seed(cfg.train.seed)  # networks are initialised from the seed
     model = Model(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    cfg.save(out / "config.yaml")
+    _write_atomic(out / "config.yaml", cfg.save)
     trainer = Trainer(model, data, cfg, run_dir=out)
     if ckpt is not None:
-        trainer.load_state_dict(ckpt)
+        trainer.resume(ckpt)
+    elif resume:
+        trainer.drop_metrics_after(0)  # rows of a run killed before its first checkpoint
     trainer.fit(progress=progress)
     result = {"steps": trainer.step, "seconds": round(trainer.elapsed, 3)}
     if run_eval:
         result = evaluate_run(out, model=model, data=data, trainer_info=result)
     return result
+
+
+def _write_atomic(path: Path, write) -> None:
+    """write(tmp) then rename: a run killed meanwhile leaves the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
 
 
 def machine() -> dict[str, Any]:
@@ -107,7 +130,7 @@ def evaluate_run(run_dir: str | Path, device: str = "cpu", model: Model | None =
               **evaluate(model, data, cfg.train.eval_samples, cfg.train.eval_splits), **trainer_info,
               "machine": machine()}
     draw(model, data, run_dir)
-    (run_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    _write_atomic(run_dir / "eval.json", lambda p: p.write_text(json.dumps(result, indent=2) + "\n"))
     return result
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from svae.data import download, images
+from svae.data import celeba_jpeg, download, images
 from svae.data.images import DataError, ImageSplits, load_images
 
 RNG = np.random.default_rng(0)
@@ -436,7 +436,7 @@ def test_raw_celeba_cache_skips_decoding(tmp_path, monkeypatch):
     def boom(path):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(images, "_celeba_image", boom)
+    monkeypatch.setattr(celeba_jpeg, "_celeba_image", boom)
     second = load_images("celeba", tmp_path / "data")
     assert torch.equal(first.x_train, second.x_train) and torch.equal(first.y_test, second.y_test)
 

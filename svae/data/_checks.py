@@ -1,0 +1,56 @@
+"""DataError and the checks every image format shares: pixel layout, labels, attributes, the held-out split."""
+from __future__ import annotations
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """A dataset file is missing or malformed; the one-line message names the file and what was expected."""
+
+
+SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32), "celeba": (3, 64, 64)}  # (C, H, W)
+
+
+def one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or e.__class__.__name__
+
+
+def check_images(x: np.ndarray, where: str, what: str, name: str) -> np.ndarray:
+    """x as contiguous uint8 (N, C, H, W); accepts (N, H, W) for grey, (N, H, W, C) and (N, C, H, W)."""
+    c, h, w = SHAPES[name]
+    expected = f"(N, {h}, {w}) or (N, 1, {h}, {w})" if c == 1 else f"(N, {h}, {w}, {c}) or (N, {c}, {h}, {w})"
+    if x.dtype != np.uint8:
+        raise DataError(f"{where}: {what} has dtype {x.dtype}, expected uint8 pixels {expected}")
+    if c == 1 and x.shape[1:] == (h, w):
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[1:] == (h, w, c):
+        x = x.transpose(0, 3, 1, 2)
+    elif x.ndim != 4 or x.shape[1:] != (c, h, w):
+        raise DataError(f"{where}: {what} has shape {tuple(x.shape)}, expected {expected}")
+    if len(x) == 0:
+        raise DataError(f"{where}: {what} holds no images")
+    return np.ascontiguousarray(x)
+
+
+def check_labels(y: np.ndarray, where: str, what: str, n: int, classes: int = 10) -> np.ndarray:
+    if y.dtype.kind not in "iu" or y.ndim != 1:
+        raise DataError(f"{where}: {what} has dtype {y.dtype} and shape {tuple(y.shape)}, expected integer labels (N,)")
+    if len(y) != n:
+        raise DataError(f"{where}: {what} has {len(y)} labels for {n} images")
+    if y.min() < 0 or y.max() >= classes:
+        raise DataError(f"{where}: {what} has labels outside 0..{classes - 1} ({y.min()}..{y.max()})")
+    return y.astype(np.int64)
+
+
+def check_attributes(a: np.ndarray, where: str, what: str, n: int) -> np.ndarray:
+    if a.dtype.kind not in "iu" or a.shape != (n, 40) or not np.isin(a, (-1, 1)).all():
+        raise DataError(f"{where}: {what} has dtype {a.dtype} and shape {tuple(a.shape)}, "
+                        f"expected ({n}, 40) attributes in {{-1, +1}}")
+    return a.astype(np.int8)
+
+
+def holdout_size(n: int, where: str) -> int:
+    """Size of the held-out test split when the files define none: the last 10% (at least one image)."""
+    if n < 2:
+        raise DataError(f"{where}: {n} image(s), need at least 2 to hold out a test split")
+    return max(1, n // 10)

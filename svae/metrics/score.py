@@ -1,0 +1,122 @@
+"""Score any array of images the same way (`svae score`): IS, FID or KID with svae's classifiers or Inception-v3."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import classifier as clf
+from .classifier import MetricError
+from .fid import fid, kid
+from .scores import inception_score
+
+SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32), "celeba": (3, 64, 64)}
+INDOMAIN_NOTE = ("in-domain CIFAR-10 classifier trained by svae, not Inception-v3: compare only with other "
+                 "in-domain numbers, never with published Inception scores")
+
+
+def load_array(path: str | Path, what: str = "file") -> torch.Tensor:
+    """An (N, C, H, W) image array: float in [0, 1] (the array contract) or uint8 0..255."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise MetricError(f"{what} {path}: not a readable .npy array ({e})") from None
+    if arr.ndim != 4 or arr.shape[1] not in (1, 3):
+        raise MetricError(f"{what} {path}: shape {arr.shape}, expected images (N, C, H, W) with C = 1 or 3")
+    if arr.dtype == np.uint8:
+        return torch.from_numpy(arr).float() / 255.0
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise MetricError(f"{what} {path}: dtype {arr.dtype}, expected float32 images in [0, 1] (or uint8)")
+    if arr.size and (arr.min() < -1e-3 or arr.max() > 1 + 1e-3 or not np.isfinite(arr).all()):
+        raise MetricError(f"{what} {path}: values in [{arr.min():.3g}, {arr.max():.3g}], expected [0, 1]")
+    return torch.from_numpy(arr.astype(np.float32)).clamp(0, 1)
+
+
+def dataset_of(shape: tuple[int, ...]) -> str:
+    for name, s in SHAPES.items():
+        if tuple(shape) == s:
+            return name
+    raise MetricError(f"images of shape {tuple(shape)} match no dataset ({', '.join(f'{k} {v}' for k, v in SHAPES.items())})")
+
+
+def reference_images(domain_data: str, ref: str | None, data_dir: str | None) -> tuple[torch.Tensor, str]:
+    """The reference set of FID / KID: --ref FILE.npy, or the test split of the dataset in --data-dir."""
+    if ref:
+        return load_array(ref, "--ref"), str(ref)
+    if not data_dir:
+        raise MetricError("fid / kid need a reference: --ref FILE.npy, or --data-dir DIR (its test split)")
+    from ..data.images import load_images
+
+    return load_images(domain_data, data_dir).x_test.float() / 255.0, f"{domain_data} test split ({data_dir})"
+
+
+def classifier_fields(info: dict[str, Any], domain: str) -> dict[str, Any]:
+    """What every score from svae's classifier carries: which net, its test accuracy, the real data's IS."""
+    out = {"scorer": info.get("name", f"svae-{domain}"), "classifier_test_accuracy": info.get("test_accuracy"),
+           "real_test_is_mean": info.get("real_test_is_mean"), "real_test_is_std": info.get("real_test_is_std")}
+    if domain == "cifar10":
+        out.update({"in_domain": True, "note": INDOMAIN_NOTE})
+    return out
+
+
+def score_images(x: torch.Tensor, metric: str, domain: str, ref: torch.Tensor | None = None,
+                 inception_weights: str | None = None, classifier: str | None = None, splits: int = 10,
+                 device: str = "cpu") -> dict[str, Any]:
+    """IS of x, or FID / KID of x against ref, in the feature space of domain's network."""
+    if metric not in ("is", "fid", "kid"):
+        raise MetricError(f"unknown metric {metric!r}; expected is, fid or kid")
+    if metric == "is" and len(x) < splits:
+        raise MetricError(f"{len(x)} images for {splits} splits: the inception score needs at least one per split")
+    if metric != "is" and (ref is None or len(x) < 2 or len(ref) < 2):
+        raise MetricError("fid / kid need at least 2 images and 2 reference images")
+    if domain == "inception":
+        from .inception import inception_outputs, load_inception
+
+        net, info = load_inception(inception_weights, device)
+        if metric == "is" and not info["has_fc"]:
+            raise MetricError(f"{info['weights']}: these Inception weights have no classifier layer (features only): "
+                              "use them for fid / kid; the inception score needs pt_inception-2015-12-05-6726825d.pth")
+        feats, probs = inception_outputs(net, x)
+        ref_feats = inception_outputs(net, ref)[0] if metric != "is" else None
+        out: dict[str, Any] = {"scorer": "inception-v3 (TF 2015-12-05, pytorch-fid/torch-fidelity port)",
+                               "inception_weights": info["weights"], "inception_sha256": info["sha256"]}
+    else:
+        if tuple(x.shape[1:]) != SHAPES[domain] or (ref is not None and tuple(ref.shape[1:]) != SHAPES[domain]):
+            raise MetricError(f"--domain {domain} scores images of shape (N, {', '.join(map(str, SHAPES[domain]))}), "
+                              f"got {tuple(x.shape)}" + ("" if ref is None else f" and reference {tuple(ref.shape)}"))
+        loaded = clf.load(domain, classifier, device)
+        probs = clf.predict(loaded.net, x) if metric == "is" else None
+        feats = clf.predict(loaded.net, x, what="features") if metric != "is" else None
+        ref_feats = clf.predict(loaded.net, ref, what="features") if metric != "is" else None
+        out = classifier_fields(loaded.info, domain)
+    out.update({"metric": metric, "domain": domain, "n": len(x)})
+    if metric == "is":
+        out["is_mean"], out["is_std"] = inception_score(probs, splits)
+        out["splits"] = splits
+    elif metric == "fid":
+        out["fid"], out["n_ref"] = fid(feats, ref_feats), len(ref_feats)
+    else:
+        out["kid_mean"], out["kid_std"] = kid(feats, ref_feats)
+        out["n_ref"] = len(ref_feats)
+    return out
+
+
+def score_file(path: str, metric: str, domain: str, ref: str | None = None, data_dir: str | None = None,
+               inception_weights: str | None = None, classifier: str | None = None, splits: int = 10,
+               device: str = "cpu") -> dict[str, Any]:
+    """`svae score FILE.npy`: the JSON-ready scores of an image array."""
+    x = load_array(path)
+    if domain == "inception":  # fail on missing weights before reading a reference set
+        from .inception import find_weights
+
+        find_weights(inception_weights)
+    ref_x, ref_name = None, None
+    if metric != "is":
+        data = domain if domain != "inception" else dataset_of(x.shape[1:])
+        ref_x, ref_name = reference_images(data, ref, data_dir)
+    out = {"file": str(path), **score_images(x, metric, domain, ref_x, inception_weights, classifier, splits, device)}
+    if ref_name:
+        out["ref"] = ref_name
+    return out

@@ -1,0 +1,194 @@
+"""Lambda sweeps: one run per (preset, lambda), resumable; grids side by side and the IS-versus-MSE front."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import Config
+from .data import load_dataset, to_model, to_unit
+from .model import Model
+from . import viz
+
+
+def lam_dir(lam: float) -> str:
+    """Folder name of a lambda: lam_0, lam_0.01, lam_1e-06 (repr-exact, so 1e-2 and 0.01 are one run)."""
+    return f"lam_{lam:g}" if float(f"{lam:g}") == lam else f"lam_{lam!r}"
+
+
+def _finished(run_dir: Path, cfg: Config) -> bool:
+    """A run counts as done when it was evaluated under exactly this configuration."""
+    if not (run_dir / "eval.json").is_file() or not (run_dir / "config.yaml").is_file():
+        return False
+    try:
+        return Config.load(run_dir / "config.yaml").to_dict() == cfg.to_dict()
+    except ValueError:
+        return False
+
+
+def run_sweep(configs: dict[str, list[Config]], out: str | Path, progress: bool | None = None,
+              data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train every configuration (preset -> one Config per lambda) into out/<preset>/lam_<value>/, skipping
+    finished runs and resuming unfinished ones, then draw the sweep's pictures into out. A run that diverges
+    is recorded and the sweep goes on. data: optional preset -> Dataset (tests use synthetic data)."""
+    from .run import train
+    from .trainer import DivergenceError
+
+    out = Path(out)
+    rows = []
+    for preset, cfgs in configs.items():
+        for cfg in cfgs:
+            run_dir = out / preset / lam_dir(cfg.objective.lam)
+            row = {"preset": preset, "lam": cfg.objective.lam, "run_dir": str(run_dir)}
+            if _finished(run_dir, cfg):
+                row["status"] = "done before"
+            else:
+                try:
+                    train(cfg, run_dir, resume=True, progress=progress, data=(data or {}).get(preset))
+                    row["status"] = "trained"
+                except DivergenceError as e:
+                    row.update({"status": "diverged", "error": str(e)})
+            if (run_dir / "eval.json").is_file() and row["status"] != "diverged":
+                ev = json.loads((run_dir / "eval.json").read_text())
+                row.update({k: ev.get(k) for k in ("is_mean", "is_std", "is_indomain_mean", "mse", "steps")})
+            rows.append(row)
+    pictures = draw_sweep(out, list(configs), data=data)
+    return {"runs": rows, "pictures": [str(p) for p in pictures]}
+
+
+# ---------------------------------------------------------------- pictures
+
+
+def _runs(out: Path, preset: str) -> list[tuple[float, Path]]:
+    """The evaluated runs of a preset in a sweep folder, by lambda."""
+    found = []
+    for d in (out / preset).glob("lam_*"):
+        if (d / "eval.json").is_file():
+            found.append((float(json.loads((d / "eval.json").read_text())["lam"]), d))
+    return sorted(found)
+
+
+def _lam_label(lam: float) -> str:
+    return f"λ = {lam:g}"
+
+
+@torch.no_grad()
+def _outputs(run_dir: Path, data, seed: int = 0) -> tuple[Model, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A run's model, its samples, a fixed set of test inputs and their reconstructions (fixed seed, so
+    every lambda sees the same inputs and the same noise draws)."""
+    model = Model.from_run(run_dir)
+    is_toy = data.name == "toy"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        x = to_model(data.x_test[:512 if is_toy else 20], model.out_range)
+        return model, model.sample(1000 if is_toy else 64), x, model.reconstruct(x)
+
+
+def draw_sweep(out: str | Path, presets: list[str], data: dict[str, Any] | None = None) -> list[Path]:
+    """samples_<preset>.png and reconstructions_<preset>.png (one panel per lambda, side by side, as the
+    paper's figures 4 to 7) for every preset, and front.png: IS against MSE, one line per preset."""
+    out = Path(out)
+    plt = viz._plt()
+    written = []
+    for preset in presets:
+        runs = _runs(out, preset)
+        if not runs:
+            continue
+        ds = (data or {}).get(preset) or load_dataset(Model.from_run(runs[0][1]).cfg.data)
+        outs = [(lam, *_outputs(d, ds)) for lam, d in runs]
+        for kind in ("samples", "reconstructions"):
+            fig, axes = plt.subplots(1, len(outs), figsize=(2.6 * len(outs), 3.0 if ds.name == "toy" else 3.2),
+                                     squeeze=False)
+            for ax, (lam, model, samples, x, x_rec) in zip(axes[0], outs):
+                _panel(ax, kind, ds, model, samples, x, x_rec)
+                ax.set_title(_lam_label(lam), fontsize=10)
+            what = "samples G(z)" if kind == "samples" else (
+                "reconstructions: x to G(E(x))" if ds.name == "toy" else
+                "reconstructions: rows 1-2 x, rows 3-4 G(E(x)), and so on")
+            fig.suptitle(f"{preset}: {what}", fontsize=10)
+            fig.tight_layout()
+            path = out / f"{kind}_{preset}.png"
+            fig.savefig(path, dpi=80)
+            plt.close(fig)
+            written.append(path)
+    front = draw_front(out, presets)
+    return written + ([front] if front else [])
+
+
+def _panel(ax, kind: str, ds, model: Model, samples, x, x_rec) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if ds.name == "toy":
+        if kind == "samples":
+            s = samples.numpy()
+            ax.scatter(s[:, 0], s[:, 1], s=1.5, c="k", alpha=0.5)
+        else:
+            a, r = x.numpy(), x_rec.numpy()
+            ax.plot(np.stack([a[:, 0], r[:, 0]]), np.stack([a[:, 1], r[:, 1]]), c="0.6", lw=0.4)
+            ax.scatter(a[:, 0], a[:, 1], s=3, c=np.array(viz.COLORS)[ds.y_test[:len(a)].numpy()])
+            ax.scatter(r[:, 0], r[:, 1], s=2, c="k", marker="x", lw=0.5)
+        ax.set_xlim(-4, 4)
+        ax.set_ylim(-4, 4)
+        ax.set_aspect("equal")
+        return
+    unit = lambda t: to_unit(t, model.out_range)  # noqa: E731
+    if kind == "samples":
+        img = viz.grid(unit(samples), nrow=8)
+    else:
+        img = viz.grid(viz.reconstruction_rows(unit(x), unit(x_rec), nrow=10), nrow=10)
+    ax.imshow(np.asarray(img), cmap="gray" if img.mode == "L" else None, interpolation="nearest")
+
+
+def _is_key(ev: dict[str, Any]) -> tuple[str | None, str]:
+    if ev.get("is_mean") is not None:
+        return "is_mean", "IS" if ev.get("is_classifier") != "inception-v3" else "Inception score"
+    if ev.get("is_indomain_mean") is not None:
+        return "is_indomain_mean", "IS (in-domain classifier, not Inception)"
+    return None, ""
+
+
+def draw_front(out: str | Path, presets: list[str]) -> Path | None:
+    """IS (y) against reconstruction MSE (x, log scale), one point per lambda, one line per preset."""
+    out = Path(out)
+    plt = viz._plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    ylabel, xlabel, skipped, drawn = "", "", [], 0
+    for preset in presets:
+        evs = [json.loads((d / "eval.json").read_text()) for _, d in _runs(out, preset)]
+        key, label = _is_key(evs[0]) if evs else (None, "")
+        pts = [(ev["mse"], ev[key], ev["lam"]) for ev in evs if key and ev.get(key) is not None and ev.get("mse")]
+        if not pts:
+            skipped.append(preset)
+            continue
+        ylabel = label if not ylabel or ylabel == label else "IS (mixed scorers: see the report)"
+        xlabel = "MSE per point (sum over coordinates)" if "mse_per_coord" in evs[0] else \
+            f"MSE per pixel on {evs[0].get('mse_range', '[-1, 1]')}"
+        mse, score, lams = zip(*pts)
+        ax.plot(mse, score, "o-", label=preset, ms=5)
+        for m, s, lam in pts:
+            ax.annotate(f"{lam:g}", (m, s), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return None
+    if all(m > 0 for line in ax.get_lines() for m in line.get_xdata()):
+        ax.set_xscale("log")
+    ax.set_xlabel(f"{xlabel} (lower is better)")
+    ax.set_ylabel(f"{ylabel} (higher is better)")
+    title = "sample quality against reconstruction error; labels: λ"
+    if skipped:
+        title += f"\nno IS for {', '.join(skipped)} (classifier missing)"
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out / "front.png"
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+__all__ = ["run_sweep", "draw_sweep", "draw_front", "lam_dir"]

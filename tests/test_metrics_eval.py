@@ -1,0 +1,48 @@
+"""eval.json of image runs: the MNIST classifier's IS and reconstruction accuracy when it is in the cache, a
+note naming the command when it is not, and in-domain CIFAR-10 keys that never share a name with Inception's."""
+import pytest
+import torch
+
+from svae.metrics import classifier as clf
+from svae.presets import get_preset
+from svae.run import train
+from tests.test_presets import synthetic
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SVAE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("SVAE_INCEPTION_WEIGHTS", raising=False)
+    return tmp_path
+
+
+def _train(name, tmp_path):
+    cfg = get_preset(name)
+    cfg.train.batch_size, cfg.train.steps, cfg.train.eval_samples, cfg.train.eval_splits = 4, 1, 20, 2
+    data = synthetic(cfg, n_train=8, n_test=20)
+    data.y_test = torch.arange(20) % 10
+    return train(cfg, tmp_path / name, data=data, progress=False)
+
+
+def test_mnist_eval_without_the_classifier_says_how_to_train_it(cache):
+    ev = _train("mnist-ali", cache)
+    assert ev["is_mean"] is None and "svae classifier train --domain mnist" in ev["is_note"]
+
+
+def test_mnist_eval_with_the_classifier_reports_is_accuracy_and_real_test_is(cache):
+    clf.save(clf.Classifier("mnist"), {"name": "tiny", "test_accuracy": 0.99, "real_test_is_mean": 9.8,
+                                       "real_test_is_std": 0.05}, clf.weights_path("mnist"))
+    ev = _train("mnist-ali", cache)
+    assert 1.0 <= ev["is_mean"] <= 10.0 and ev["is_std"] >= 0 and ev["is_classifier"] == "tiny"
+    assert ev["classifier_test_accuracy"] == 0.99 and ev["real_test_is_mean"] == 9.8
+    assert 0.0 <= ev["rec_accuracy"] <= 1.0 and "keep the digit" in ev["rec_accuracy_note"]
+
+
+def test_cifar_eval_uses_labelled_in_domain_keys_when_no_inception_weights(cache):
+    clf.save(clf.Classifier("cifar10"), {"name": "svae-cifar10-indomain", "test_accuracy": 0.8,
+                                         "real_test_is_mean": 7.0, "real_test_is_std": 0.1},
+             clf.weights_path("cifar10"))
+    ev = _train("cifar10-svae-r", cache)
+    assert ev["is_mean"] is None and "fid" not in ev and "pt_inception-2015-12-05-6726825d.pth" in ev["is_note"]
+    assert ev["is_indomain_mean"] >= 1.0 and ev["fid_indomain"] >= 0 and ev["classifier_indomain_test_accuracy"] == 0.8
+    assert "not Inception" in ev["indomain_note"]
