@@ -17,12 +17,18 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from svae.presets import get_preset
+
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["ali", "alice", "svae", "svae-r", "vae"]
 # (label, preset, extra --set arguments)
 VARIANTS = [(m, f"toy-{m}", []) for m in MODELS] + [
     ("ali, 1:5 steps", "toy-ali", ["train.gen_steps=5"]),
     ("svae, 1:5 steps", "toy-svae", ["train.gen_steps=5"]),
+    # sVAE-r's options (METHOD.md sections 3-4): the two-critic estimator, the uniform prior, no noise
+    ("svae-r, two critics", "toy-svae-r", ["objective.estimator=marginal"]),
+    ("svae-r, uniform prior", "toy-svae-r", ["model.prior=uniform"]),
+    ("svae-r, deterministic", "toy-svae-r", ["model.enc_noise=0", "model.dec_noise=0"]),
 ]
 PUBLISHED = {"ali": ("2.750 +- 1.498", "4.715 +- 1.819"), "alice": ("4.598 +- 0.576", "0.0218 +- 0.0273")}
 
@@ -70,8 +76,6 @@ def table(runs: Path, seeds: int) -> tuple[str, dict]:
         es = [json.loads((run_dir(runs, label, s) / "eval.json").read_text()) for s in range(seeds)]
         evals[label] = es
         cfg_ratio = next((s.split("=")[1] for s in sets if s.startswith("train.gen_steps")), None)
-        from svae.presets import get_preset
-
         c = get_preset(preset).train
         ratio = "-" if label == "vae" else f"{c.critic_steps}:{cfg_ratio or c.gen_steps}"
         name = label if label != "vae" else "vae"
@@ -121,6 +125,9 @@ Each cell is the mean +- std over {a.seeds} training seeds (0..{a.seeds - 1}); t
 Measured on {date.today().isoformat()}: Python {m['python']}, torch {m['torch']}, {m['cpu']}, one thread per run.
 
 {text}
+
+The last rows vary one option of sVAE-r each: `objective.estimator=marginal` (two critics against q(x)p(z)),
+`model.prior=uniform` (with the tanh codes it implies), and no noise inputs (a deterministic encoder and decoder).
 
 The step ratio is part of each preset: the ALICE protocol's 1 critic step then 5 encoder+decoder steps for
 ALICE and sVAE-r; 1:1 for ALI and sVAE, whose losses have no reconstruction term to anchor them (the rows

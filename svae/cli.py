@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--domain", required=True, choices=["mnist", "cifar10"])
     c.add_argument("--data-dir", required=True, help="folder with the dataset files")
     c.add_argument("--epochs", type=int, help="passes over the training set (default: mnist 5, cifar10 15)")
-    c.add_argument("--out", help="weights file or folder (default: $SVAE_CACHE/classifiers or ~/.cache/svae/classifiers)")
+    c.add_argument("--out", help="weights file or folder (default: $SVAE_CACHE/classifiers, "
+                   "else ~/.cache/svae/classifiers)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
 
@@ -153,13 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .config import ConfigError
     from .run import RunError
-    from .metrics.classifier import MetricError
+    from .data._checks import DataError
     from .guard import DivergenceError, Interrupted
+    from .metrics.classifier import MetricError
 
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except (UsageError, ConfigError, RunError, CheckpointError, MetricError) as e:
+    except (UsageError, ConfigError, RunError, CheckpointError, MetricError, DataError) as e:
         print(f"svae: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Interrupted as e:  # SIGINT/SIGTERM: the step was finished and checkpointed (docs/resuming.md)
@@ -174,11 +176,6 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # e.g. a full disk while writing metrics or pictures
         print(f"svae: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except ValueError as e:  # dataset problems (DataError) and other input checks from the library
-        if type(e).__name__ == "DataError":
-            print(f"svae: error: {e}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        raise
 
 
 def _resume_command(argv: list[str] | None) -> str:

@@ -22,6 +22,8 @@ REC_DISTANCES = ("l2", "l1")
 ESTIMATORS = ("joint", "marginal")
 ENCODER_HEADS = ("deterministic", "gaussian")
 CRITIC_INPUTS = ("joint", "pair")
+CRITIC_HEADS = ("linear", "mlp")
+REDUCTIONS = ("mean", "sum")
 Z_ACTIVATIONS = ("auto", "none", "tanh")
 SOURCES = ("auto", "npz", "raw", "download")
 ON_DIVERGENCE = ("stop", "rollback")
@@ -49,6 +51,7 @@ class ModelConfig:
     z_activation: str = "auto"  # encoder output: auto = tanh for the uniform prior, none for normal
     hidden: int = 256  # toy MLP width
     layers: int = 2  # toy MLP depth
+    critic_head: str = "linear"  # after concatenating x and z features: the tables' one Linear, or an MLP
     critic_input: str = "joint"  # image critics: one image per pair, or (pair) an image and its partner stacked
 
 
@@ -59,6 +62,7 @@ class ObjectiveConfig:
     rec: str = "l2"  # d(., .): mean squared (Gaussian) or mean absolute (Laplace) error
     estimator: str = "joint"  # one critic on the joint, or two critics against q(x)p(z)
     vae_sigma: float = 0.1  # VAE: std of the Gaussian (scale of the Laplace) likelihood
+    rec_reduction: str = "mean"  # rec terms: mean over elements, or sum per example (log-likelihood scale)
 
 
 @dataclass
@@ -207,6 +211,8 @@ def validate(cfg: Config) -> Config:
     _choice("model.encoder_head", m.encoder_head, ENCODER_HEADS)
     _choice("model.z_activation", m.z_activation, Z_ACTIVATIONS)
     _choice("model.critic_input", m.critic_input, CRITIC_INPUTS)
+    _choice("model.critic_head", m.critic_head, CRITIC_HEADS)
+    _choice("objective.rec_reduction", o.rec_reduction, REDUCTIONS)
     _choice("objective.kind", o.kind, OBJECTIVES)
     _choice("objective.rec", o.rec, REC_DISTANCES)
     _choice("objective.estimator", o.estimator, ESTIMATORS)

@@ -30,13 +30,18 @@ def svae_generator_loss(logit_q: torch.Tensor, logit_p: torch.Tensor) -> torch.T
     return logit_q.mean() - logit_p.mean()
 
 
-def distance(a: torch.Tensor, b: torch.Tensor, kind: str = "l2") -> torch.Tensor:
-    """Per-element mean distance, so that lambda compares across data sizes: l2 (Gaussian) or l1 (Laplace)."""
-    if kind == "l2":
-        return F.mse_loss(a, b)
-    if kind == "l1":
-        return F.l1_loss(a, b)
-    raise ValueError(f"unknown reconstruction distance {kind!r}; allowed: l2, l1")
+def distance(a: torch.Tensor, b: torch.Tensor, kind: str = "l2", reduction: str = "mean") -> torch.Tensor:
+    """Squared (l2, Gaussian) or absolute (l1, Laplace) error: the mean over every element ("mean", lambda
+    comparable across data sizes), or summed over each example's elements and averaged over the batch ("sum",
+    the scale of the log-likelihood -log p(x|z): 784 times the mean on MNIST)."""
+    if kind not in ("l2", "l1"):
+        raise ValueError(f"unknown reconstruction distance {kind!r}; allowed: l2, l1")
+    err = (a - b).pow(2) if kind == "l2" else (a - b).abs()
+    if reduction == "mean":
+        return err.mean()
+    if reduction == "sum":
+        return err.flatten(1).sum(dim=1).mean()
+    raise ValueError(f"unknown reduction {reduction!r}; allowed: mean, sum")
 
 
 def marginal_critic_loss(logit_joint: torch.Tensor, logit_marginal: torch.Tensor) -> torch.Tensor:
@@ -81,6 +86,10 @@ class Objective:
     rec: str = "l2"
     estimator: str = "joint"
     vae_sigma: float = 0.1
+    rec_reduction: str = "mean"
+
+    def rec_distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return distance(a, b, self.rec, self.rec_reduction)
 
     @property
     def adversarial(self) -> bool:

@@ -53,8 +53,8 @@ def row(run_dir: Path) -> tuple[dict[str, str], list[str]]:
     elif ev.get("is_indomain_mean") is not None:
         is_cell = _pm(ev["is_indomain_mean"], ev.get("is_indomain_std")) + " (in-domain)"
         notes.append(f"in-domain IS by {ev.get('classifier_indomain')} (test accuracy "
-                     f"{ev['classifier_indomain_test_accuracy']:.4f}, real test set {ev['real_test_is_indomain_mean']:.3f}): "
-                     "not an Inception score")
+                     f"{ev['classifier_indomain_test_accuracy']:.4f}, real test set "
+                     f"{ev['real_test_is_indomain_mean']:.3f}): not an Inception score")
     else:
         is_cell = "n/a"
         if ev.get("is_note"):

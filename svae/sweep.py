@@ -53,7 +53,8 @@ def run_sweep(configs: dict[str, list[Config]], out: str | Path, progress: bool 
                     row.update({"status": "diverged", "error": str(e)})
             if (run_dir / "eval.json").is_file() and row["status"] != "diverged":
                 ev = json.loads((run_dir / "eval.json").read_text())
-                row.update({k: ev.get(k) for k in ("is_mean", "is_std", "is_indomain_mean", "mse", "steps")})
+                row.update({k: ev[k] for k in ("is_mean", "is_std", "is_indomain_mean", "mse", "steps")
+                            if ev.get(k) is not None})
             rows.append(row)
     pictures = draw_sweep(out, list(configs), data=data)
     return {"runs": rows, "pictures": [str(p) for p in pictures]}
@@ -100,15 +101,17 @@ def draw_sweep(out: str | Path, presets: list[str], data: dict[str, Any] | None 
         ds = (data or {}).get(preset) or load_dataset(Model.from_run(runs[0][1]).cfg.data)
         outs = [(lam, *_outputs(d, ds)) for lam, d in runs]
         for kind in ("samples", "reconstructions"):
-            fig, axes = plt.subplots(1, len(outs), figsize=(2.6 * len(outs), 3.0 if ds.name == "toy" else 3.2),
-                                     squeeze=False)
+            # panel height follows the grid's shape (8x8 samples are square, 4x10 reconstructions wide)
+            width = 2.6 if ds.name == "toy" or kind == "samples" else 3.4
+            height = width * (1.0 if ds.name == "toy" or kind == "samples" else 0.42) + 0.7
+            fig, axes = plt.subplots(1, len(outs), figsize=(width * len(outs), height), squeeze=False)
             for ax, (lam, model, samples, x, x_rec) in zip(axes[0], outs):
                 _panel(ax, kind, ds, model, samples, x, x_rec)
                 ax.set_title(_lam_label(lam), fontsize=10)
             what = "samples G(z)" if kind == "samples" else (
                 "reconstructions: x to G(E(x))" if ds.name == "toy" else
-                "reconstructions: rows 1-2 x, rows 3-4 G(E(x)), and so on")
-            fig.suptitle(f"{preset}: {what}", fontsize=10)
+                "reconstructions (rows 1-2: x, rows 3-4: G(E(x)))")
+            fig.suptitle(f"{preset}: {what}", fontsize=9)
             fig.tight_layout()
             path = out / f"{kind}_{preset}.png"
             fig.savefig(path, dpi=80)
@@ -123,13 +126,10 @@ def _panel(ax, kind: str, ds, model: Model, samples, x, x_rec) -> None:
     ax.set_yticks([])
     if ds.name == "toy":
         if kind == "samples":
-            s = samples.numpy()
-            ax.scatter(s[:, 0], s[:, 1], s=1.5, c="k", alpha=0.5)
+            viz.toy_samples(ax, samples.numpy())
         else:
-            a, r = x.numpy(), x_rec.numpy()
-            ax.plot(np.stack([a[:, 0], r[:, 0]]), np.stack([a[:, 1], r[:, 1]]), c="0.6", lw=0.4)
-            ax.scatter(a[:, 0], a[:, 1], s=3, c=np.array(viz.COLORS)[ds.y_test[:len(a)].numpy()])
-            ax.scatter(r[:, 0], r[:, 1], s=2, c="k", marker="x", lw=0.5)
+            a = x.numpy()
+            viz.toy_reconstructions(ax, a, x_rec.numpy(), np.array(viz.COLORS)[ds.y_test[:len(a)].numpy()])
         ax.set_xlim(-4, 4)
         ax.set_ylim(-4, 4)
         ax.set_aspect("equal")
@@ -174,7 +174,8 @@ def draw_front(out: str | Path, presets: list[str]) -> Path | None:
     if not drawn:
         plt.close(fig)
         return None
-    if all(m > 0 for line in ax.get_lines() for m in line.get_xdata()):
+    xs = [m for line in ax.get_lines() for m in line.get_xdata()]
+    if min(xs) > 0 and max(xs) / min(xs) > 10:  # lambda moves MSE by decades; a narrow range reads better linear
         ax.set_xscale("log")
     ax.set_xlabel(f"{xlabel} (lower is better)")
     ax.set_ylabel(f"{ylabel} (higher is better)")

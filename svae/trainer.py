@@ -21,7 +21,7 @@ from .config import Config, ConfigError
 from .data import Dataset, to_model
 from .guard import DivergenceError, FiniteWatch, Interrupted, StopSignals
 from .model import Model
-from .objectives import critic_loss, distance, marginal_critic_loss, vae_loss
+from .objectives import critic_loss, marginal_critic_loss, vae_loss
 
 __all__ = ["Trainer", "DivergenceError", "Interrupted", "epoch_order", "seed_everything"]
 
@@ -114,13 +114,13 @@ class Trainer:
             self._critics_require_grad(True)
             out = {"logit_q": lq.mean(), "logit_p": lp.mean()}
             if obj.uses_reconstruction:
-                out["rec_x"] = distance(x, m.decoder(z_hat), obj.rec)
-                out["rec_z"] = distance(z, m.encoder(x_tilde), obj.rec)
+                out["rec_x"] = obj.rec_distance(x, m.decoder(z_hat))
+                out["rec_z"] = obj.rec_distance(z, m.encoder(x_tilde))
             elif log:  # reported for every model, computed only when logged, on a forked RNG so that
                 # the log schedule never changes the training noise (resume stays bitwise exact)
                 with torch.no_grad(), torch.random.fork_rng(devices=self._rng_devices):
-                    out["rec_x"] = distance(x, m.decoder(z_hat), obj.rec)
-                    out["rec_z"] = distance(z, m.encoder(x_tilde), obj.rec)
+                    out["rec_x"] = obj.rec_distance(x, m.decoder(z_hat))
+                    out["rec_z"] = obj.rec_distance(z, m.encoder(x_tilde))
             loss = obj.generator_loss(lq, lp, out.get("rec_x"), out.get("rec_z"))
             out["loss_gen"] = loss
         self.opt_gen.zero_grad(set_to_none=True)

@@ -19,6 +19,7 @@ def _plt():
     return plt
 
 
+
 def toy_figure(x_test: torch.Tensor, y_test: torch.Tensor, samples: torch.Tensor, x_rec: torch.Tensor,
                z_test: torch.Tensor, path: str | Path, title: str = "") -> Path:
     """Four panels: data, samples, reconstructions (a line from each x to G(E(x))), codes by component."""
@@ -28,11 +29,9 @@ def toy_figure(x_test: torch.Tensor, y_test: torch.Tensor, samples: torch.Tensor
     x, s, r, z = (t.detach().cpu().numpy() for t in (x_test, samples, x_rec, z_test))
     axes[0].scatter(x[:, 0], x[:, 1], s=4, c=colors)
     axes[0].set_title("data (test)")
-    axes[1].scatter(s[:, 0], s[:, 1], s=2, c="k", alpha=0.5)
+    toy_samples(axes[1], s)
     axes[1].set_title("samples G(z)")
-    axes[2].plot(np.stack([x[:, 0], r[:, 0]]), np.stack([x[:, 1], r[:, 1]]), c="0.6", lw=0.4)
-    axes[2].scatter(x[:, 0], x[:, 1], s=4, c=colors)
-    axes[2].scatter(r[:, 0], r[:, 1], s=3, c="k", marker="x", lw=0.5)
+    toy_reconstructions(axes[2], x, r, colors)
     axes[2].set_title("reconstructions x -> G(E(x))")
     axes[3].scatter(z[:, 0], z[:, 1], s=4, c=colors)
     axes[3].set_title("codes E(x) by component")
@@ -47,6 +46,19 @@ def toy_figure(x_test: torch.Tensor, y_test: torch.Tensor, samples: torch.Tensor
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return Path(path)
+
+
+def toy_samples(ax, s: np.ndarray) -> None:
+    ax.scatter(s[:, 0], s[:, 1], s=2, c="k", alpha=0.5)
+
+
+def toy_reconstructions(ax, x: np.ndarray, r: np.ndarray, colors) -> None:
+    """A grey line from each point to its reconstruction (one collection: a line object per point is slow)."""
+    from matplotlib.collections import LineCollection
+
+    ax.add_collection(LineCollection(np.stack([x, r], axis=1), colors="0.6", linewidths=0.4))
+    ax.scatter(x[:, 0], x[:, 1], s=4, c=colors)
+    ax.scatter(r[:, 0], r[:, 1], s=3, c="k", marker="x", lw=0.5)
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -12,3 +12,12 @@ def tiny_toy(preset: str = "toy-svae-r", **train) -> "Config":  # noqa: F821
     for k, v in train.items():
         setattr(cfg.train, k, v)
     return validate(cfg)
+
+
+def shared_data_dir() -> "Path":  # noqa: F821
+    """The project's shared datasets (../shared/data beside the repository, or $SVAE_SHARED_DATA)."""
+    import os
+    from pathlib import Path
+
+    env = os.environ.get("SVAE_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"

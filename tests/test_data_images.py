@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import shared_data_dir
 import torch
 from PIL import Image
 
@@ -654,14 +655,9 @@ def test_download_celeba_explains_manual_steps(tmp_path):
 # ---------------------------------------------------------------- the real shared MNIST (slow)
 
 
-def _shared_data() -> Path:
-    env = os.environ.get("SVAE_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
 @pytest.mark.slow
 def test_real_mnist_npz():
-    folder = _shared_data()
+    folder = shared_data_dir()
     if not (folder / "mnist.npz").is_file():
         pytest.skip(f"no mnist.npz in {folder} (set SVAE_SHARED_DATA to the folder holding it)")
     s = load_images("mnist", folder, "npz")

@@ -17,7 +17,7 @@ from svae.model import Model
 from svae.trainer import DivergenceError, Trainer
 
 from helpers import tiny_toy
-from test_resume import TINY, metric_steps, train
+from test_resume import metric_steps, train
 
 
 def one_line_error(capsys, *needles):

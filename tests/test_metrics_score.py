@@ -120,7 +120,8 @@ def test_score_cli_prints_json_and_a_collapsed_set_scores_one(cache, capsys):
     assert {"is_mean", "is_std", "classifier_test_accuracy", "real_test_is_mean"} <= set(out) and out["n"] == 40
     assert main(["score", str(cache / "one.npy"), "--domain", "mnist"]) == 0
     assert json.loads(capsys.readouterr().out)["is_mean"] == pytest.approx(1.0)
-    assert main(["score", str(cache / "x.npy"), "--metric", "fid", "--domain", "mnist", "--ref", str(cache / "x.npy")]) == 0
+    fid_argv = ["score", str(cache / "x.npy"), "--metric", "fid", "--domain", "mnist", "--ref", str(cache / "x.npy")]
+    assert main(fid_argv) == 0
     assert json.loads(capsys.readouterr().out)["fid"] == pytest.approx(0.0, abs=1e-6)
 
 
@@ -129,7 +130,8 @@ def test_score_cli_prints_json_and_a_collapsed_set_scores_one(cache, capsys):
     (["--metric", "fid", "--domain", "mnist"], "need a reference: --ref FILE.npy, or --data-dir"),
     (["--metric", "is", "--domain", "inception"], "pt_inception-2015-12-05-6726825d.pth"),
     (["--metric", "fid", "--domain", "inception", "--ref", "X"], "pt_inception-2015-12-05-6726825d.pth"),
-    (["--metric", "is", "--domain", "inception", "--inception-weights", "/nope.pth"], "/nope.pth (from --inception-weights): no such file"),
+    (["--metric", "is", "--domain", "inception", "--inception-weights", "/nope.pth"],
+     "/nope.pth (from --inception-weights): no such file"),
 ])
 def test_score_cli_bad_input_exits_2_with_one_line(cache, capsys, argv, message):
     np.save(cache / "x.npy", np.zeros((20, 3, 32, 32) if "cifar10" in argv else (20, 1, 28, 28), np.float32))

@@ -106,3 +106,15 @@ def test_marginal_estimator_losses():
 def test_critic_counts():
     assert Objective("vae").critics == 0 and not Objective("vae").adversarial
     assert all(Objective(k).critics == 1 for k in ("ali", "alice", "svae", "svae_r"))
+
+
+def test_sum_reduction_is_the_per_example_log_likelihood_scale():
+    a, b = torch.zeros(2, 3), torch.tensor([[1.0, 2.0, 0.0], [0.0, 0.0, -3.0]])
+    assert distance(a, b, "l2", "sum").item() == pytest.approx((1 + 4 + 9) / 2)  # summed per example, batch mean
+    assert distance(a, b, "l1", "sum").item() == pytest.approx((1 + 2 + 3) / 2)
+    img = torch.rand(4, 1, 28, 28)
+    assert distance(img, 0 * img, "l2", "sum").item() == pytest.approx(784 * distance(img, 0 * img).item(), rel=1e-5)
+    with pytest.raises(ValueError, match="mean, sum"):
+        distance(a, b, "l2", "max")
+    o = Objective("svae_r", rec_reduction="sum")
+    assert o.rec_distance(a, b).item() == pytest.approx(7.0)

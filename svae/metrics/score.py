@@ -38,7 +38,8 @@ def dataset_of(shape: tuple[int, ...]) -> str:
     for name, s in SHAPES.items():
         if tuple(shape) == s:
             return name
-    raise MetricError(f"images of shape {tuple(shape)} match no dataset ({', '.join(f'{k} {v}' for k, v in SHAPES.items())})")
+    known = ", ".join(f"{k} {v}" for k, v in SHAPES.items())
+    raise MetricError(f"images of shape {tuple(shape)} match no dataset ({known})")
 
 
 def reference_images(domain_data: str, ref: str | None, data_dir: str | None) -> tuple[torch.Tensor, str]:

@@ -112,15 +112,30 @@ def critic_channels(cfg: ModelConfig, channels: int) -> int:
     return 2 * channels if cfg.critic_input == "pair" else channels
 
 
+CRITIC_HIDDEN = 1024  # width of the joint layer of critic_head "mlp"
+
+
 class JointCritic(nn.Module):
     """(x, z) -> logit (B,).  Image branch x_net(x) -> (B, x_features); z branch Linear(z_dim, z_features) + ReLU;
-    the two concatenated, then one Linear to a raw logit (the losses apply the sigmoid)."""
+    the two concatenated, then the head: the tables' one Linear to a raw logit (critic_head "linear"), or
+    Linear 1024 + leaky ReLU + Linear ("mlp").
 
-    def __init__(self, x_net: nn.Module, x_features: int, z_dim: int, z_features: int):
+    Why the option: a Linear on [a(x), b(z)] is a sum a'(x) + b'(z), so the "linear" critic sees the two
+    marginals but not how x and z depend on each other, which is what joint matching (and with it the
+    reconstruction ability of ALI) rests on. The "mlp" head adds the joint layer that ALI's discriminator has.
+    """
+
+    def __init__(self, x_net: nn.Module, x_features: int, z_dim: int, z_features: int, head: str = "linear"):
         super().__init__()
         self.x_net = x_net
         self.z_net = nn.Sequential(nn.Linear(z_dim, z_features), nn.ReLU())
-        self.out = nn.Linear(x_features + z_features, 1)
+        if head == "linear":
+            self.out = nn.Linear(x_features + z_features, 1)
+        elif head == "mlp":
+            self.out = nn.Sequential(nn.Linear(x_features + z_features, CRITIC_HIDDEN), lrelu(),
+                                     nn.Linear(CRITIC_HIDDEN, 1))
+        else:
+            raise ValueError(f"unknown critic head {head!r}; allowed: linear, mlp")
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.out(torch.cat([self.x_net(x), self.z_net(z)], dim=1)).squeeze(1)

@@ -82,4 +82,4 @@ class Critic(JointCritic):
             *conv_bn(256, 512),                                                  # 64 -> 4
             nn.Flatten(),
         )
-        super().__init__(x_net, 512 * 4 * 4, cfg.z_dim, 2048)
+        super().__init__(x_net, 512 * 4 * 4, cfg.z_dim, 2048, cfg.critic_head)

@@ -77,4 +77,4 @@ class Critic(JointCritic):
             *conv_bn(256, 512),                                                  # 32 -> 2
             nn.AdaptiveAvgPool2d(1), nn.Flatten(),                               # 512x2x2 -> 512
         )
-        super().__init__(x_net, 512, cfg.z_dim, 512)
+        super().__init__(x_net, 512, cfg.z_dim, 512, cfg.critic_head)

@@ -76,4 +76,4 @@ class Critic(JointCritic):
             *conv_bn(critic_channels(cfg, 1), 32), *conv_bn(32, 64), *conv_bn(64, 128),  # 28 -> 4
             nn.Flatten(),
         )
-        super().__init__(x_net, 128 * 4 * 4, cfg.z_dim, 1024)
+        super().__init__(x_net, 128 * 4 * 4, cfg.z_dim, 1024, cfg.critic_head)
