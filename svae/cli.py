@@ -17,6 +17,19 @@ class UsageError(Exception):
     """Bad input: printed as one line, exit status 2."""
 
 
+def _training_options(p: argparse.ArgumentParser) -> None:
+    """The options `train` and `sweep` share: budget, seed, device, data and any configuration key."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--epochs", type=int, help="passes over the training data")
+    g.add_argument("--steps", type=int, help="number of batches (overrides epochs)")
+    p.add_argument("--seed", type=int, help="training seed (initialisation, noise, data order)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N")
+    p.add_argument("--data-dir", help="folder with the dataset files (MNIST, CIFAR-10, CelebA)")
+    p.add_argument("--download", action="store_true", help="download the dataset into --data-dir if missing")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any configuration key, e.g. --set train.lr=1e-4 (repeatable)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="svae", description="symmetric VAE and its baselines: train, evaluate, sample")
     p.add_argument("--version", action="store_true", help="print the version and exit")
@@ -27,16 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a preset into a run directory, then evaluate it")
     t.add_argument("--preset", required=True, help="a name from `svae presets`")
     t.add_argument("--out", required=True, help="the run directory")
-    g = t.add_mutually_exclusive_group()
-    g.add_argument("--epochs", type=int, help="passes over the training data")
-    g.add_argument("--steps", type=int, help="number of batches (overrides epochs)")
+    _training_options(t)
     t.add_argument("--lam", type=float, help="lambda, the weight of the reconstruction terms")
-    t.add_argument("--seed", type=int, help="training seed (initialisation, noise, data order)")
-    t.add_argument("--device", help="cpu, cuda, cuda:N")
-    t.add_argument("--data-dir", help="folder with the dataset files (MNIST, CIFAR-10, CelebA)")
-    t.add_argument("--download", action="store_true", help="download the dataset into --data-dir if missing")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any configuration key, e.g. --set train.lr=1e-4 (repeatable)")
     t.add_argument("--resume", choices=["auto"], help="auto: continue from the run's last checkpoint if any")
     t.add_argument("--force", action="store_true", help="replace an existing run in --out")
     t.add_argument("--no-eval", action="store_true", help="skip the evaluation at the end")
@@ -85,14 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--preset", required=True, help="NAME or NAME1,NAME2: presets drawn on the same axes")
     w.add_argument("--lam", required=True, help="comma-separated lambdas, e.g. 0,1e-4,1e-2,0.1,1,10")
     w.add_argument("--out", required=True, help="sweep folder: runs go to OUT/<preset>/lam_<value>/")
-    g = w.add_mutually_exclusive_group()
-    g.add_argument("--epochs", type=int, help="passes over the training data")
-    g.add_argument("--steps", type=int, help="number of batches (overrides epochs)")
-    w.add_argument("--seed", type=int, help="training seed")
-    w.add_argument("--device", help="cpu, cuda, cuda:N")
-    w.add_argument("--data-dir", help="folder with the dataset files (MNIST, CIFAR-10, CelebA)")
-    w.add_argument("--download", action="store_true", help="download the dataset into --data-dir if missing")
-    w.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any configuration key (repeatable)")
+    _training_options(w)
 
     rp = sub.add_parser("report", help="markdown table of run directories (model, lambda, IS, MSE, ...)")
     rp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories, or sweep folders holding them")
