@@ -23,6 +23,7 @@ ESTIMATORS = ("joint", "marginal")
 ENCODER_HEADS = ("deterministic", "gaussian")
 CRITIC_INPUTS = ("joint", "pair")
 CRITIC_HEADS = ("linear", "mlp")
+CRITIC_STYLES = ("table", "dcgan")
 REDUCTIONS = ("mean", "sum")
 Z_ACTIVATIONS = ("auto", "none", "tanh")
 SOURCES = ("auto", "npz", "raw", "download")
@@ -52,6 +53,7 @@ class ModelConfig:
     hidden: int = 256  # toy MLP width
     layers: int = 2  # toy MLP depth
     critic_head: str = "linear"  # after concatenating x and z features: the tables' one Linear, or an MLP
+    critic_style: str = "table"  # image critics' convs: the tables' BN + ReLU, or DCGAN's (no BN first, leaky)
     critic_input: str = "joint"  # image critics: one image per pair, or (pair) an image and its partner stacked
 
 
@@ -212,6 +214,7 @@ def validate(cfg: Config) -> Config:
     _choice("model.z_activation", m.z_activation, Z_ACTIVATIONS)
     _choice("model.critic_input", m.critic_input, CRITIC_INPUTS)
     _choice("model.critic_head", m.critic_head, CRITIC_HEADS)
+    _choice("model.critic_style", m.critic_style, CRITIC_STYLES)
     _choice("objective.rec_reduction", o.rec_reduction, REDUCTIONS)
     _choice("objective.kind", o.kind, OBJECTIVES)
     _choice("objective.rec", o.rec, REC_DISTANCES)

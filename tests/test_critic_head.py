@@ -29,3 +29,14 @@ def test_mlp_head_layers():
     layers = [m for m in critic.out if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in layers] == [(512 + 512, 1024), (1024, 1)]
     assert isinstance(critic.out[1], torch.nn.LeakyReLU) and critic.out[1].negative_slope == 0.2
+
+
+def test_critic_style_dcgan_drops_the_first_bn_and_uses_leaky_relu():
+    for arch, z in (("mnist", 64), ("cifar10", 128), ("celeba", 64)):
+        table = build_networks(ModelConfig(arch=arch, z_dim=z)).critic.x_net
+        dcgan = build_networks(ModelConfig(arch=arch, z_dim=z, critic_style="dcgan")).critic.x_net
+        kinds = lambda net: [type(m).__name__ for m in net]  # noqa: E731
+        assert kinds(table)[:3] == ["Conv2d", "BatchNorm2d", "ReLU"]
+        assert kinds(dcgan)[:4] == ["Conv2d", "LeakyReLU", "Conv2d", "BatchNorm2d"]
+        assert kinds(dcgan).count("BatchNorm2d") == kinds(table).count("BatchNorm2d") - 1
+        assert "ReLU" not in kinds(dcgan)

@@ -63,12 +63,20 @@ class LatentHead(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Base encoder: subclasses define features(x) -> (B, F) and set self.head = LatentHead(F, cfg)."""
+    """Base encoder: x -> [x, cfg.enc_noise noise features] -> body -> (B, width) -> LatentHead(width, cfg).
 
-    head: LatentHead
+    Subclasses pass their body (whose input width must count the noise) and its output width; the module
+    names (body, head) are the state_dict keys of every checkpoint.
+    """
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def __init__(self, cfg: ModelConfig, body: nn.Module, width: int):
+        super().__init__()
+        self.noise = cfg.enc_noise
+        self.body = body
+        self.head = LatentHead(width, cfg)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(with_noise(x, self.noise))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -110,6 +118,20 @@ def critic_channels(cfg: ModelConfig, channels: int) -> int:
     """Input channels of a critic's image branch: one image per pair (cfg.critic_input == "joint"), or
     ("pair") an image and its partner stacked on the channel dim, for an adversarial reconstruction critic."""
     return 2 * channels if cfg.critic_input == "pair" else channels
+
+
+def critic_convs(cfg: ModelConfig, channels: list[int]) -> list[nn.Module]:
+    """The stride-2 5x5 convs of a critic's image branch, channels[0] -> channels[1] -> ...
+
+    critic_style "table": every conv with BN and ReLU, as the three tables say. "dcgan": no BN on the first
+    conv and leaky ReLU (0.2) throughout, the DCGAN discriminator's habits, an option for when the table's
+    critic overpowers the decoder (docs/mnist.md)."""
+    dcgan = cfg.critic_style == "dcgan"
+    layers: list[nn.Module] = []
+    for i, (cin, cout) in enumerate(zip(channels[:-1], channels[1:])):
+        block = conv_bn(cin, cout, act=lrelu if dcgan else nn.ReLU)
+        layers += [block[0], block[2]] if dcgan and i == 0 else block
+    return layers
 
 
 CRITIC_HIDDEN = 1024  # width of the joint layer of critic_head "mlp"

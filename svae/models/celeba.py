@@ -5,8 +5,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from .blocks import (Encoder as _Encoder, JointCritic, LatentHead, conv_bn, critic_channels, deconv, lrelu,
-                     with_noise)
+from .blocks import Encoder as _Encoder, JointCritic, conv_bn, critic_channels, critic_convs, deconv, lrelu, with_noise
 
 X_SHAPE = (3, 64, 64)
 
@@ -22,18 +21,12 @@ class Encoder(_Encoder):
     """
 
     def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        self.noise = cfg.enc_noise
-        self.body = nn.Sequential(
+        super().__init__(cfg, nn.Sequential(
             *conv_bn(3 + cfg.enc_noise, 32, 4, lrelu), *conv_bn(32, 64, 4, lrelu), *conv_bn(64, 128, 4, lrelu),
             *conv_bn(128, 256, 4, lrelu), *conv_bn(256, 512, 4, lrelu),          # 64 -> 2
             nn.Flatten(),
             nn.Linear(512 * 2 * 2, 512), lrelu(),
-        )
-        self.head = LatentHead(512, cfg)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(with_noise(x, self.noise))
+        ), 512)
 
 
 class Decoder(nn.Module):
@@ -78,8 +71,7 @@ class Critic(JointCritic):
 
     def __init__(self, cfg: ModelConfig):
         x_net = nn.Sequential(
-            *conv_bn(critic_channels(cfg, 3), 64), *conv_bn(64, 128), *conv_bn(128, 256),
-            *conv_bn(256, 512),                                                  # 64 -> 4
+            *critic_convs(cfg, [critic_channels(cfg, 3), 64, 128, 256, 512]),    # 64 -> 4
             nn.Flatten(),
         )
         super().__init__(x_net, 512 * 4 * 4, cfg.z_dim, 2048, cfg.critic_head)

@@ -5,8 +5,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from .blocks import (Encoder as _Encoder, JointCritic, LatentHead, conv_bn, critic_channels, deconv, lrelu,
-                     with_noise)
+from .blocks import Encoder as _Encoder, JointCritic, conv_bn, critic_channels, critic_convs, deconv, lrelu, with_noise
 
 X_SHAPE = (3, 32, 32)
 
@@ -21,18 +20,12 @@ class Encoder(_Encoder):
     """
 
     def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        self.noise = cfg.enc_noise
-        self.body = nn.Sequential(
+        super().__init__(cfg, nn.Sequential(
             *conv_bn(3 + cfg.enc_noise, 32, act=lrelu), *conv_bn(32, 64, act=lrelu),
             *conv_bn(64, 128, act=lrelu), *conv_bn(128, 256, act=lrelu),                       # 32 -> 2
             nn.Flatten(),
             nn.Linear(256 * 2 * 2, 512), lrelu(),
-        )
-        self.head = LatentHead(512, cfg)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(with_noise(x, self.noise))
+        ), 512)
 
 
 class Decoder(nn.Module):
@@ -73,8 +66,7 @@ class Critic(JointCritic):
 
     def __init__(self, cfg: ModelConfig):
         x_net = nn.Sequential(
-            *conv_bn(critic_channels(cfg, 3), 64), *conv_bn(64, 128), *conv_bn(128, 256),
-            *conv_bn(256, 512),                                                  # 32 -> 2
+            *critic_convs(cfg, [critic_channels(cfg, 3), 64, 128, 256, 512]),    # 32 -> 2
             nn.AdaptiveAvgPool2d(1), nn.Flatten(),                               # 512x2x2 -> 512
         )
         super().__init__(x_net, 512, cfg.z_dim, 512, cfg.critic_head)

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from .blocks import Encoder as _Encoder, JointCritic, LatentHead, conv_bn, critic_channels, deconv, with_noise
+from .blocks import Encoder as _Encoder, JointCritic, conv_bn, critic_channels, critic_convs, deconv, with_noise
 
 X_SHAPE = (1, 28, 28)
 
@@ -20,18 +20,12 @@ class Encoder(_Encoder):
     """
 
     def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        self.noise = cfg.enc_noise
-        self.body = nn.Sequential(
+        super().__init__(cfg, nn.Sequential(
             *conv_bn(1 + cfg.enc_noise, 16),                                     # 28 -> 14
             *conv_bn(16, 32),                                                    # 14 -> 7
             nn.Flatten(),
             nn.Linear(32 * 7 * 7, 784), nn.BatchNorm1d(784), nn.ReLU(),
-        )
-        self.head = LatentHead(784, cfg)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(with_noise(x, self.noise))
+        ), 784)
 
 
 class Decoder(nn.Module):
@@ -73,7 +67,7 @@ class Critic(JointCritic):
 
     def __init__(self, cfg: ModelConfig):
         x_net = nn.Sequential(
-            *conv_bn(critic_channels(cfg, 1), 32), *conv_bn(32, 64), *conv_bn(64, 128),  # 28 -> 4
+            *critic_convs(cfg, [critic_channels(cfg, 1), 32, 64, 128]),          # 28 -> 4
             nn.Flatten(),
         )
         super().__init__(x_net, 128 * 4 * 4, cfg.z_dim, 1024, cfg.critic_head)

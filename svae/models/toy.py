@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from .blocks import Encoder as _Encoder, LatentHead, mlp, with_noise
+from .blocks import Encoder as _Encoder, mlp, with_noise
 
 X_DIM = 2
 X_SHAPE = (X_DIM,)
@@ -13,13 +13,7 @@ X_SHAPE = (X_DIM,)
 
 class Encoder(_Encoder):
     def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        self.noise = cfg.enc_noise
-        self.body = mlp([X_DIM + cfg.enc_noise] + [cfg.hidden] * cfg.layers, last_act=True)
-        self.head = LatentHead(cfg.hidden, cfg)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(with_noise(x, self.noise))
+        super().__init__(cfg, mlp([X_DIM + cfg.enc_noise] + [cfg.hidden] * cfg.layers, last_act=True), cfg.hidden)
 
 
 class Decoder(nn.Module):
