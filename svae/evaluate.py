@@ -26,9 +26,9 @@ def evaluate(model: Model, data: Dataset, n_samples: int = 10000, splits: int = 
     if data.name == "toy":
         out = _toy_scores(samples, x, x_rec, splits, seed)
     else:
-        out = _image_scores(samples, x, x_rec, model.out_range, seed)
-        out.update(_classifier_scores(data, to_unit(samples, model.out_range).cpu(),
-                                      to_unit(x, model.out_range).cpu(), to_unit(x_rec, model.out_range).cpu(), splits))
+        x01, rec01 = to_unit(x, model.out_range).cpu(), to_unit(x_rec, model.out_range).cpu()
+        out = _image_scores(x01, rec01, seed)
+        out.update(_classifier_scores(data, to_unit(samples, model.out_range).cpu(), x01, rec01, splits))
     out.update({"n_samples": n_samples, "splits": splits, "n_test": len(x),
                 "eval_seconds": round(time.perf_counter() - start, 3)})
     return out
@@ -56,9 +56,9 @@ def _toy_modes(samples: torch.Tensor) -> dict[str, Any]:
     return {"modes": int((counts > 0.02 * len(samples)).sum()), "high_quality": float(hit.float().mean())}
 
 
-def _image_scores(samples, x, x_rec, out_range, seed) -> dict[str, Any]:
-    """Per-pixel MSE on [-1, 1] (the scale of the published numbers) and on [0, 1], with random pairing."""
-    x01, rec01 = to_unit(x, out_range).cpu(), to_unit(x_rec, out_range).cpu()
+def _image_scores(x01, rec01, seed) -> dict[str, Any]:
+    """Per-pixel MSE on [-1, 1] (the scale of the published numbers) and on [0, 1], with random pairing;
+    x01 and rec01 are the test images and their reconstructions in [0, 1]."""
     rec = reconstruction_errors(x01, rec01, seed)
     d = x01[0].numel()
     scale = 4.0  # [0, 1] -> [-1, 1] doubles every difference

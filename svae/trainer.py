@@ -23,11 +23,7 @@ from .guard import DivergenceError, FiniteWatch, Interrupted, StopSignals
 from .model import Model
 from .objectives import critic_loss, marginal_critic_loss, vae_loss
 
-__all__ = ["Trainer", "DivergenceError", "Interrupted", "epoch_order", "seed_everything"]
-
-
-def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)  # also seeds every CUDA device
+__all__ = ["Trainer", "DivergenceError", "Interrupted", "epoch_order"]
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
