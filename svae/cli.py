@@ -92,6 +92,20 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--out", required=True, help="sweep folder: runs go to OUT/<preset>/lam_<value>/")
     _training_options(w)
 
+    b = sub.add_parser("bench", help="training speed of a preset against a plain reference step (docs/speed.md)")
+    b.add_argument("--preset", required=True, help="a name from `svae presets`")
+    b.add_argument("--device", help="cpu, cuda, cuda:N")
+    b.add_argument("--batch", type=int, help="batch size (default: the preset's)")
+    b.add_argument("--steps", type=int, default=10, help="timed steps, each interleaved with a reference step")
+    b.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    b.add_argument("--eval-n", type=int, default=1000, help="images for the evaluation timing (0: skip it)")
+    b.add_argument("--threads", type=int, help="torch CPU threads (default: train.threads, else torch's)")
+    b.add_argument("--no-reference", action="store_true", help="time our step only")
+    b.add_argument("--data-dir", help="time on the real dataset (default: random images of the right shape)")
+    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any configuration key, e.g. --set train.precision=bf16 (repeatable)")
+    b.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+
     rp = sub.add_parser("report", help="markdown table of run directories (model, lambda, IS, MSE, ...)")
     rp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories, or sweep folders holding them")
     rp.add_argument("--out", help="write the table to FILE.md as well as printing it")
@@ -218,6 +232,8 @@ def _dispatch(a: argparse.Namespace) -> int:
         result = run.train(cfg, a.out, resume=a.resume == "auto", force=a.force, run_eval=not a.no_eval)
         print(json.dumps(result, indent=2))
         return 0
+    if a.command == "bench":
+        return _bench(a)
     if a.command in ("classifier", "score", "sweep", "report"):
         return _evaluation_command(a)
     _check_device(a.device)
@@ -239,6 +255,34 @@ def _dispatch(a: argparse.Namespace) -> int:
         print(f"wrote {len(x)} reconstructions to {a.out}")
         return 0
     raise UsageError(f"unknown command {a.command!r}")
+
+
+def _bench(a: argparse.Namespace) -> int:
+    from .bench import bench, format_result
+
+    for name, val in (("--steps", a.steps), ("--batch", a.batch), ("--threads", a.threads)):
+        if val is not None and val <= 0:
+            raise UsageError(f"{name} must be > 0, got {val}")
+    if a.warmup < 0 or a.eval_n < 0:
+        raise UsageError("--warmup and --eval-n must be >= 0")
+    extra = argparse.Namespace(epochs=None, steps=None, lam=None, seed=None, device=a.device, data_dir=a.data_dir,
+                               download=False, set=a.set, preset=a.preset)
+    cfg = _config_from_args(extra)
+    if a.batch is not None:
+        cfg.train.batch_size = a.batch
+    if a.threads is not None:
+        cfg.train.threads = a.threads
+    _check_device(cfg.train.device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    data = None
+    if a.data_dir:
+        from .data import load_dataset
+
+        data = load_dataset(cfg.data)
+    result = bench(cfg, steps=a.steps, warmup=a.warmup, reference=not a.no_reference, eval_n=a.eval_n, data=data)
+    print(json.dumps(result, indent=2) if a.json else format_result(result))
+    return 0
 
 
 def _evaluation_command(a: argparse.Namespace) -> int:

@@ -24,10 +24,12 @@ ENCODER_HEADS = ("deterministic", "gaussian")
 CRITIC_INPUTS = ("joint", "pair")
 CRITIC_HEADS = ("linear", "mlp")
 CRITIC_STYLES = ("table", "dcgan")
+CRITIC_NORMS = ("batch", "none", "spectral")
 REDUCTIONS = ("mean", "sum")
 Z_ACTIVATIONS = ("auto", "none", "tanh")
 SOURCES = ("auto", "npz", "raw", "download")
 ON_DIVERGENCE = ("stop", "rollback")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -55,6 +57,8 @@ class ModelConfig:
     critic_head: str = "linear"  # after concatenating x and z features: the tables' one Linear, or an MLP
     critic_style: str = "table"  # image critics' convs: the tables' BN + ReLU, or DCGAN's (no BN first, leaky)
     critic_input: str = "joint"  # image critics: one image per pair, or (pair) an image and its partner stacked
+    critic_norm: str = "batch"  # image critics' convs: the tables' BN, none, or spectral normalisation (every layer)
+    critic_dropout: float = 0.0  # image critics: dropout after each hidden activation (ALI's discriminators used 0.2)
 
 
 @dataclass
@@ -65,6 +69,7 @@ class ObjectiveConfig:
     estimator: str = "joint"  # one critic on the joint, or two critics against q(x)p(z)
     vae_sigma: float = 0.1  # VAE: std of the Gaussian (scale of the Laplace) likelihood
     rec_reduction: str = "mean"  # rec terms: mean over elements, or sum per example (log-likelihood scale)
+    z_weight: float = 1.0  # rec_z's weight beside rec_x: lam * (rec_x + z_weight * rec_z)
 
 
 @dataclass
@@ -88,6 +93,11 @@ class TrainConfig:
     max_rollbacks: int = 3  # after this many rollbacks in a run, a divergence stops it
     eval_samples: int = 10000
     eval_splits: int = 10
+    # speed (docs/speed.md): how a step is computed, never which losses it minimises
+    reuse_forward: bool = True  # the last critic update reuses the generator update's E(x), G(z) (one z per batch)
+    precision: str = "fp32"  # autocast: fp32 (off), bf16, fp16 (with a gradient scaler)
+    channels_last: bool = False  # image tensors and conv weights in NHWC (faster for some nets and devices)
+    compile: bool = False  # torch.compile the networks (first steps slower while it compiles)
 
 
 @dataclass
@@ -215,11 +225,13 @@ def validate(cfg: Config) -> Config:
     _choice("model.critic_input", m.critic_input, CRITIC_INPUTS)
     _choice("model.critic_head", m.critic_head, CRITIC_HEADS)
     _choice("model.critic_style", m.critic_style, CRITIC_STYLES)
+    _choice("model.critic_norm", m.critic_norm, CRITIC_NORMS)
     _choice("objective.rec_reduction", o.rec_reduction, REDUCTIONS)
     _choice("objective.kind", o.kind, OBJECTIVES)
     _choice("objective.rec", o.rec, REC_DISTANCES)
     _choice("objective.estimator", o.estimator, ESTIMATORS)
     _choice("train.on_divergence", t.on_divergence, ON_DIVERGENCE)
+    _choice("train.precision", t.precision, PRECISIONS)
     if (d.name == "toy") != (m.arch == "toy"):
         raise ConfigError(f"model.arch {m.arch!r} does not fit data.name {d.name!r}")
     if m.arch not in ("toy", d.name):
@@ -232,10 +244,13 @@ def validate(cfg: Config) -> Config:
                      ("objective.vae_sigma", o.vae_sigma)):
         _positive(key, val)
     for key, val in (("model.enc_noise", m.enc_noise), ("model.dec_noise", m.dec_noise),
-                     ("objective.lam", o.lam), ("train.epochs", t.epochs), ("train.steps", t.steps),
+                     ("objective.lam", o.lam), ("objective.z_weight", o.z_weight),
+                     ("train.epochs", t.epochs), ("train.steps", t.steps),
                      ("train.threads", t.threads), ("train.ckpt_every", t.ckpt_every), ("data.limit", d.limit),
                      ("train.keep_ckpts", t.keep_ckpts), ("train.max_rollbacks", t.max_rollbacks)):
         _positive(key, val, allow_zero=True)
+    if not 0 <= m.critic_dropout < 1:
+        raise ConfigError(f"model.critic_dropout: must lie in [0, 1), got {m.critic_dropout}")
     if not 0 < t.rollback_lr_factor < 1:
         raise ConfigError(f"train.rollback_lr_factor: must lie in (0, 1), got {t.rollback_lr_factor}")
     if t.epochs == 0 and t.steps == 0:

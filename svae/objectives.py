@@ -87,6 +87,7 @@ class Objective:
     estimator: str = "joint"
     vae_sigma: float = 0.1
     rec_reduction: str = "mean"
+    z_weight: float = 1.0  # rec_z beside rec_x: the ratio of the two likelihoods' precisions
 
     def rec_distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return distance(a, b, self.rec, self.rec_reduction)
@@ -116,10 +117,10 @@ class Objective:
 
     def generator_loss(self, logit_q: torch.Tensor, logit_p: torch.Tensor,
                        rec_x: torch.Tensor | None = None, rec_z: torch.Tensor | None = None) -> torch.Tensor:
-        """ALI/sVAE loss, plus lambda * (rec_x + rec_z) for ALICE and sVAE-r."""
+        """ALI/sVAE loss, plus lambda * (rec_x + z_weight * rec_z) for ALICE and sVAE-r."""
         loss = self.adversarial_loss(logit_q, logit_p)
         if self.uses_reconstruction:
             if rec_x is None or rec_z is None:
                 raise ValueError(f"{self.kind} with lam={self.lam} needs rec_x and rec_z")
-            loss = loss + self.lam * (rec_x + rec_z)
+            loss = loss + self.lam * (rec_x + self.z_weight * rec_z)
         return loss

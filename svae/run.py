@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from . import __version__
+from . import __version__, distributed
 from .checkpoint import find_checkpoint, load_checkpoint, run_checkpoint
 from .config import Config, ConfigError
 from .data import Dataset, load_dataset, to_model, to_unit
@@ -24,7 +24,8 @@ RUN_FILES = ("config.yaml", "metrics.jsonl", "eval.json", "checkpoints")
 # keys a resumed run may change: how long and where it runs, not what it computes
 RESUMABLE_CHANGES = {"train.epochs", "train.steps", "train.device", "train.threads", "train.log_every",
                      "train.ckpt_every", "train.eval_samples", "train.eval_splits", "data.data_dir", "data.source",
-                     "train.keep_ckpts", "train.on_divergence", "train.rollback_lr_factor", "train.max_rollbacks"}
+                     "train.keep_ckpts", "train.on_divergence", "train.rollback_lr_factor", "train.max_rollbacks",
+                     "train.channels_last", "train.compile"}
 
 
 class RunError(RuntimeError):
@@ -73,8 +74,31 @@ def prepare(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fa
 
 def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = False, run_eval: bool = True,
           progress: bool | None = None, data: Dataset | None = None) -> dict[str, Any]:
-    """Train cfg into the run directory `out` (resuming from its checkpoint if asked), then evaluate it."""
-    out, ckpt = prepare(cfg, out, resume, force)
+    """Train cfg into the run directory `out` (resuming from its checkpoint if asked), then evaluate it.
+
+    Under torchrun every rank calls this; rank 0 alone checks and writes the run directory and evaluates."""
+    world, cfg.train.device = distributed.setup(cfg.train.device)
+    try:
+        return _train(cfg, Path(out), resume, force, run_eval, progress, data, world)
+    finally:
+        distributed.cleanup()
+
+
+def _train(cfg: Config, out: Path, resume: bool, force: bool, run_eval: bool, progress: bool | None,
+           data: Dataset | None, world: distributed.World) -> dict[str, Any]:
+    if world.distributed and cfg.train.on_divergence == "rollback":
+        raise ConfigError("train.on_divergence 'rollback' is not supported under torchrun; use 'stop'")
+    ckpt = None
+    if world.main:
+        out, ckpt = prepare(cfg, out, resume, force)
+    if world.distributed:
+        torch.distributed.barrier()  # rank 0 has checked (and with --force cleared) the run directory
+        if not world.main and resume:
+            found = find_checkpoint(out)
+            ckpt = found[1] if found else None
+    if ckpt is not None and int(ckpt.get("world_size", 1)) != world.size:
+        raise RunError(f"{out}: --resume with {world.size} process(es), the checkpoint was trained with "
+                       f"{ckpt.get('world_size', 1)}: the batches would differ; use the same --nproc_per_node")
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     data = data if data is not None else load_dataset(cfg.data)
@@ -84,18 +108,21 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
     if ckpt is not None and ckpt.get("data", {}).get("n_train", n) != n:
         raise RunError(f"{out}: --resume with a different training set ({n} examples, the checkpoint was trained "
                        f"on {ckpt['data']['n_train']}); use the run's own data or a new --out")
-    torch.manual_seed(cfg.train.seed)  # networks are initialised from the seed
+    torch.manual_seed(cfg.train.seed)  # networks are initialised from the seed (the same on every rank)
     model = Model(cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / "config.yaml", cfg.save)
-    trainer = Trainer(model, data, cfg, run_dir=out)
+    if world.main:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_atomic(out / "config.yaml", cfg.save)
+    trainer = Trainer(model, data, cfg, run_dir=out if world.main else None, world=world)
     if ckpt is not None:
         trainer.resume(ckpt)
-    elif resume:
+    elif resume and world.main:
         trainer.drop_metrics_after(0)  # rows of a run killed before its first checkpoint
-    trainer.fit(progress=progress)
+    trainer.fit(progress=progress if world.main else False)
     result = {"steps": trainer.step, "seconds": round(trainer.elapsed, 3)}
-    if run_eval:
+    if world.distributed:
+        result.update(rank=world.rank, world_size=world.size)
+    if run_eval and world.main:
         result = evaluate_run(out, model=model, data=data, trainer_info=result)
     return result
 

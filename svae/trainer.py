@@ -5,6 +5,7 @@ objective's pure loss functions, nothing else. Stopping on signals and catching 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -15,9 +16,10 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from . import __version__
+from . import __version__, distributed
 from .checkpoint import CheckpointError, find_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import Config, ConfigError
+from .distributed import World
 from .data import Dataset, to_model
 from .guard import DivergenceError, FiniteWatch, Interrupted, StopSignals
 from .model import Model
@@ -33,96 +35,169 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 class Trainer:
-    """Trains a Model on a Dataset; the run directory (if given) receives metrics and checkpoints."""
+    """Trains a Model on a Dataset; the run directory (if given) receives metrics and checkpoints.
 
-    def __init__(self, model: Model, data: Dataset, cfg: Config, run_dir: str | Path | None = None):
+    Under torchrun (svae/distributed.py) each rank trains on its own slice of every global batch, with one
+    DistributedDataParallel wrapper per network; pass run_dir on rank 0 only.
+    """
+
+    def __init__(self, model: Model, data: Dataset, cfg: Config, run_dir: str | Path | None = None,
+                 world: World | None = None):
         self.cfg, self.t = cfg, cfg.train
+        self.world = world or distributed.current()
         self.device = torch.device(self.t.device)
         self.model = model.to(self.device)
         self.objective = model.objective
         self.data = data.to(self.device)  # uint8 images are small: keep them where the model is
+        self.channels_last = self.t.channels_last and self.data.is_image
+        if self.channels_last:  # NHWC conv weights; batches are made NHWC in batch()
+            self.model.to(memory_format=torch.channels_last)
         self.run_dir = Path(run_dir) if run_dir else None
         self.step = 0
         self.elapsed = 0.0  # training seconds over all sessions of this run (resumes included)
         self._clock = time.perf_counter()
         betas = (self.t.beta1, self.t.beta2)
+        # foreach: one kernel per op over all parameters instead of a Python loop per tensor (the CPU
+        # default is the loop; on a 3M-weight layer its elementwise passes cost ~10% of an MNIST step)
         gen_params = list(model.encoder.parameters()) + list(model.decoder.parameters())
-        self.opt_gen = torch.optim.Adam(gen_params, lr=self.t.lr, betas=betas)
+        self.opt_gen = torch.optim.Adam(gen_params, lr=self.t.lr, betas=betas, foreach=True)
         critic_params = [p for c in (model.critic, model.critic_p) if c is not None for p in c.parameters()]
-        self.opt_critic = torch.optim.Adam(critic_params, lr=self.t.lr, betas=betas) if critic_params else None
+        self.opt_critic = (torch.optim.Adam(critic_params, lr=self.t.lr, betas=betas, foreach=True)
+                           if critic_params else None)
         n = len(self.data.x_train)
-        self.steps_per_epoch = n // self.t.batch_size
+        self.global_batch = self.t.batch_size * self.world.size  # train.batch_size is per rank
+        self.steps_per_epoch = n // self.global_batch
         if self.steps_per_epoch == 0:
-            raise ConfigError(f"train.batch_size {self.t.batch_size} is larger than the dataset ({n} examples)")
+            raise ConfigError(f"train.batch_size {self.t.batch_size} x {self.world.size} process(es) is larger than "
+                              f"the dataset ({n} examples)")
         self.total_steps = self.t.steps or self.t.epochs * self.steps_per_epoch
         self._order: tuple[int, torch.Tensor] | None = None
         self._rng_devices = [self.device] if self.device.type == "cuda" else []
         self.rollbacks = 0  # divergences recovered from so far in this run (kept in checkpoints)
         self.watch = FiniteWatch(self.model)
         self._check_every_step = self.device.type == "cpu"  # reading a flag costs nothing there, a sync on GPU
+        self.amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.t.precision]
+        # fp16 gradients underflow without loss scaling; one scaler per optimiser (two backward passes a step)
+        self.scalers = ({"critic": torch.amp.GradScaler(self.device.type), "gen": torch.amp.GradScaler(self.device.type)}
+                        if self.t.precision == "fp16" else {})
+        self._nets: dict[str, torch.nn.Module] = {}
+        self._fixed: dict[str, torch.nn.Module] = {}
+        if self.world.distributed and not self.objective.adversarial:
+            # its encoder is called through encoder.gaussian, a method that a DDP wrapper would not see
+            raise ConfigError("objective.kind 'vae' cannot run under torchrun yet; train it in one process")
+        if self.world.distributed or self.t.compile:
+            self._wrap_networks()
+        self.phase_seconds: dict[str, float] | None = None  # set to {} to time the critic and generator updates
+
+    def _wrap_networks(self) -> None:
+        """DDP wrappers (under torchrun) and torch.compile (train.compile). The critic is called through its DDP
+        wrapper only in its own update: in the encoder+decoder update its weights get no gradient, and a DDP
+        forward would then wait in backward for gradients that never come. Without either, the steps look the
+        networks up on self.model at every call (tests swap them)."""
+        compile_ = torch.compile if self.t.compile else (lambda m: m)
+        for name, net in self.model.networks().items():
+            self._nets[name] = compile_(distributed.wrap(net, self.world, self.device))
+            if name.startswith("critic"):
+                self._fixed[name] = compile_(net)
+
+    def net(self, name: str, fixed: bool = False) -> torch.nn.Module:
+        """The network to call: wrapped when distributed or compiled; `fixed`: a critic as a fixed function."""
+        wrapped = (self._fixed if fixed else self._nets).get(name)
+        return wrapped if wrapped is not None else getattr(self.model, name)
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     # ---- one batch ---------------------------------------------------------------------------------
     def batch(self, step: int) -> torch.Tensor:
+        """This rank's slice of the global batch of `step`: a distributed sampler over the epoch's order, which
+        depends on (seed, epoch) alone; with one process, the batch itself."""
         epoch, i = divmod(step, self.steps_per_epoch)
         if self._order is None or self._order[0] != epoch:
             self._order = (epoch, epoch_order(len(self.data.x_train), self.t.seed, epoch).to(self.device))
-        idx = self._order[1][i * self.t.batch_size:(i + 1) * self.t.batch_size]
-        return to_model(self.data.x_train[idx], self.model.out_range)
+        start = i * self.global_batch + self.world.rank * self.t.batch_size
+        x = to_model(self.data.x_train[self._order[1][start:start + self.t.batch_size]], self.model.out_range)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def _critic_logits(self, x, z_hat, x_tilde, z):
+    def _critic_logits(self, x, z_hat, x_tilde, z, fixed: bool = False):
         """Critic logits on encoder pairs and decoder pairs, in one forward pass (one batch for BatchNorm)."""
-        m, b = self.model, len(x)
+        b = len(x)
         if self.objective.estimator == "marginal":
             # g_q: (x, E(x)) against (x, z), g_p: (G(z), z) against (x, z); x and z are independent: q(x)p(z)
-            g_q = m.critic(torch.cat([x, x]), torch.cat([z_hat, z]))
-            g_p = m.critic_p(torch.cat([x_tilde, x]), torch.cat([z, z]))
+            g_q = self.net("critic", fixed)(torch.cat([x, x]), torch.cat([z_hat, z])).float()
+            g_p = self.net("critic_p", fixed)(torch.cat([x_tilde, x]), torch.cat([z, z])).float()
             return g_q[:b], g_p[:b], (g_q[b:], g_p[b:])
-        logits = m.critic(torch.cat([x, x_tilde]), torch.cat([z_hat, z]))
+        logits = self.net("critic", fixed)(torch.cat([x, x_tilde]), torch.cat([z_hat, z])).float()
         return logits[:b], logits[b:], None
 
-    def critic_step(self, x: torch.Tensor) -> torch.Tensor:
-        m = self.model
-        z = m.sample_prior(len(x))
-        with torch.no_grad():
-            z_hat, x_tilde = m.encoder(x), m.decoder(z)
-        lq, lp, marg = self._critic_logits(x, z_hat, x_tilde, z)
+    def forward_pair(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """z ~ p(z), E(x) and G(z), with autograd: the generator update's forward, which the last critic update
+        of the batch can share (E and G do not change during critic updates)."""
+        z = self.model.sample_prior(len(x))
+        with self._autocast():
+            return z, self.net("encoder")(x), self.net("decoder")(z)
+
+    def critic_step(self, x: torch.Tensor, pair: tuple | None = None) -> torch.Tensor:
+        """One critic update; on `pair` (z, E(x), G(z)) from forward_pair, detached, else on a fresh draw."""
+        if pair is None:
+            z = self.model.sample_prior(len(x))
+            with torch.no_grad(), self._autocast():
+                z_hat, x_tilde = self.net("encoder")(x), self.net("decoder")(z)
+        else:
+            z, z_hat, x_tilde = pair[0], pair[1].detach(), pair[2].detach()
+        with self._autocast():
+            lq, lp, marg = self._critic_logits(x, z_hat, x_tilde, z)
         if marg is None:
             loss = critic_loss(lq, lp)
         else:
             loss = marginal_critic_loss(lq, marg[0]) + marginal_critic_loss(lp, marg[1])
-        self.opt_critic.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_critic.step()
+        self._update(self.opt_critic, loss, "critic")
         return loss.detach()
 
-    def generator_step(self, x: torch.Tensor, log: bool = False) -> dict[str, torch.Tensor]:
+    def generator_step(self, x: torch.Tensor, log: bool = False, pair: tuple | None = None) -> dict[str, torch.Tensor]:
+        """One encoder+decoder update; on `pair` from forward_pair (its graph kept), else on a fresh draw."""
         m, obj = self.model, self.objective
+        enc, dec = self.net("encoder"), self.net("decoder")
         if not obj.adversarial:
-            mu, logvar = m.encoder.gaussian(x)
-            x_rec = m.decoder(mu + torch.randn_like(mu) * (0.5 * logvar).exp())
-            loss, nll, kl = vae_loss(x, x_rec, mu, logvar, obj.vae_sigma, obj.rec)
+            with self._autocast():
+                mu, logvar = m.encoder.gaussian(x)  # a method, not forward: never compiled nor DDP-wrapped
+                x_rec = dec(mu + torch.randn_like(mu) * (0.5 * logvar).exp())
+            loss, nll, kl = vae_loss(x, x_rec.float(), mu.float(), logvar.float(), obj.vae_sigma, obj.rec)
             out = {"loss_gen": loss, "nll": nll, "kl": kl}
         else:
-            z = m.sample_prior(len(x))
-            z_hat, x_tilde = m.encoder(x), m.decoder(z)
+            z, z_hat, x_tilde = pair if pair is not None else self.forward_pair(x)
             self._critics_require_grad(False)  # the critic is a fixed function here: skip its weight grads
-            lq, lp, _ = self._critic_logits(x, z_hat, x_tilde, z)
+            with self._autocast():
+                lq, lp, _ = self._critic_logits(x, z_hat, x_tilde, z, fixed=True)
             self._critics_require_grad(True)
             out = {"logit_q": lq.mean(), "logit_p": lp.mean()}
             if obj.uses_reconstruction:
-                out["rec_x"] = obj.rec_distance(x, m.decoder(z_hat))
-                out["rec_z"] = obj.rec_distance(z, m.encoder(x_tilde))
+                with self._autocast():
+                    x_rec, z_rec = dec(z_hat), enc(x_tilde)
+                out["rec_x"] = obj.rec_distance(x, x_rec.float())
+                out["rec_z"] = obj.rec_distance(z, z_rec.float())
             elif log:  # reported for every model, computed only when logged, on a forked RNG so that
                 # the log schedule never changes the training noise (resume stays bitwise exact)
-                with torch.no_grad(), torch.random.fork_rng(devices=self._rng_devices):
-                    out["rec_x"] = obj.rec_distance(x, m.decoder(z_hat))
-                    out["rec_z"] = obj.rec_distance(z, m.encoder(x_tilde))
+                with torch.no_grad(), torch.random.fork_rng(devices=self._rng_devices), self._autocast():
+                    out["rec_x"] = obj.rec_distance(x, m.decoder(z_hat).float())
+                    out["rec_z"] = obj.rec_distance(z, m.encoder(x_tilde).float())
             loss = obj.generator_loss(lq, lp, out.get("rec_x"), out.get("rec_z"))
             out["loss_gen"] = loss
-        self.opt_gen.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_gen.step()
+        self._update(self.opt_gen, loss, "gen")
         return {k: v.detach() for k, v in out.items()}
+
+    def _update(self, opt: torch.optim.Optimizer, loss: torch.Tensor, which: str) -> None:
+        opt.zero_grad(set_to_none=True)
+        scaler = self.scalers.get(which)
+        if scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(opt)  # skipped when the scaled gradients overflowed; the scale is then lowered
+            scaler.update()
 
     def _critics_require_grad(self, flag: bool) -> None:
         for c in (self.model.critic, self.model.critic_p):
@@ -130,15 +205,43 @@ class Trainer:
                 c.requires_grad_(flag)
 
     def train_step(self, log: bool = False) -> dict[str, torch.Tensor]:
+        """One batch: train.critic_steps critic updates, then train.gen_steps encoder+decoder updates.
+
+        With train.reuse_forward the last critic update and the first encoder+decoder update share one draw of
+        z and one forward E(x), G(z): the critic trains on detached copies, and the generator update backpropagates
+        through the same graph after the critic has moved (the critic is re-run on it with its new weights).
+        Each update computes exactly the losses and gradients it did with two draws (tests/test_fast_step.py);
+        what changes is that both updates see the same z and noise, and E's and G's BatchNorm running averages
+        move once for that forward instead of twice.
+        """
+        if self.world.distributed:  # per-rank draws that a resumed run repeats (svae/distributed.py)
+            torch.manual_seed(self.world.step_seed(self.t.seed, self.step))
+        timing = self.phase_seconds is not None
+        if timing:
+            start = self._sync_clock()
         x = self.batch(self.step)
         out: dict[str, torch.Tensor] = {}
+        pair = None
         if self.objective.adversarial:
-            for _ in range(self.t.critic_steps):
-                out["loss_critic"] = self.critic_step(x)
+            for i in range(self.t.critic_steps):
+                if self.t.reuse_forward and i == self.t.critic_steps - 1:
+                    pair = self.forward_pair(x)
+                out["loss_critic"] = self.critic_step(x, pair)
+        if timing:
+            mid = self._sync_clock()
+            self.phase_seconds["critic"] = self.phase_seconds.get("critic", 0.0) + mid - start
         for j in range(self.t.gen_steps):
-            out.update(self.generator_step(x, log=log and j == self.t.gen_steps - 1))
+            out.update(self.generator_step(x, log=log and j == self.t.gen_steps - 1, pair=pair if j == 0 else None))
+        if timing:
+            self.phase_seconds["gen"] = self.phase_seconds.get("gen", 0.0) + self._sync_clock() - mid
         self.step += 1
         return out
+
+    def _sync_clock(self) -> float:
+        """perf_counter after the device has finished its queued work (benchmark timing only)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
 
     # ---- the loop ----------------------------------------------------------------------------------
     def fit(self, steps: int | None = None, progress: bool | None = None) -> list[dict[str, Any]]:
@@ -272,9 +375,11 @@ class Trainer:
             "data": {"n_train": len(self.data.x_train), "epoch": epoch, "batch": batch, "seed": self.t.seed},
             "elapsed": self.elapsed,
             "rollbacks": self.rollbacks,
+            "world_size": self.world.size,  # processes that shared each batch (torchrun); 1 otherwise
             "nets": {k: v.state_dict() for k, v in self.model.networks().items()},
             "opt_gen": self.opt_gen.state_dict(),
             "opt_critic": self.opt_critic.state_dict() if self.opt_critic else None,
+            **({"scalers": {k: v.state_dict() for k, v in self.scalers.items()}} if self.scalers else {}),
             **rng_state(),
         }
 
@@ -288,6 +393,9 @@ class Trainer:
         self.opt_gen.load_state_dict(state["opt_gen"])
         if self.opt_critic is not None:
             self.opt_critic.load_state_dict(state["opt_critic"])
+        for k, scaler in self.scalers.items():  # fp16: the loss scale and its growth counter
+            if k in state.get("scalers", {}):
+                scaler.load_state_dict(state["scalers"][k])
         self.step = int(state["step"])
         self.elapsed = float(state.get("elapsed", 0.0))
         self.rollbacks = int(state.get("rollbacks", 0))

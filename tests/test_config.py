@@ -39,6 +39,9 @@ def test_set_value_rejects_bad_keys_and_types(key, value, match):
     ("train.beta1", 1.0, "beta1"),
     ("model.arch", "mnist", "does not fit data.name 'toy'"),
     ("objective.estimator", "marginal", None),  # fine for svae-r
+    ("objective.z_weight", -1.0, "objective.z_weight: must be >= 0"),
+    ("model.critic_norm", "layer", "model.critic_norm: 'layer' is not one of batch, none, spectral"),
+    ("model.critic_dropout", 1.0, r"model.critic_dropout: must lie in \[0, 1\)"),
 ])
 def test_validate_names_the_bad_key(key, value, match):
     cfg = get_preset("toy-svae-r")

@@ -40,3 +40,30 @@ def test_critic_style_dcgan_drops_the_first_bn_and_uses_leaky_relu():
         assert kinds(dcgan)[:4] == ["Conv2d", "LeakyReLU", "Conv2d", "BatchNorm2d"]
         assert kinds(dcgan).count("BatchNorm2d") == kinds(table).count("BatchNorm2d") - 1
         assert "ReLU" not in kinds(dcgan)
+
+
+def test_critic_norm_none_and_dropout_layers():
+    for arch, z in (("mnist", 64), ("cifar10", 128), ("celeba", 64)):
+        critic = build_networks(ModelConfig(arch=arch, z_dim=z, critic_norm="none", critic_dropout=0.2,
+                                            critic_head="mlp")).critic
+        kinds = [type(m).__name__ for m in critic.modules()]
+        assert "BatchNorm2d" not in kinds
+        convs = kinds.count("Conv2d")
+        drops = [m for m in critic.modules() if isinstance(m, torch.nn.Dropout)]
+        # one after each conv, one after the z branch, one after the head's hidden layer
+        assert len(drops) == convs + 2 and all(d.p == 0.2 for d in drops)
+
+
+def test_spectral_critic_has_unit_spectral_norm_on_every_layer():
+    from torch.nn.utils import parametrize
+
+    torch.manual_seed(0)
+    critic = build_networks(ModelConfig(arch="mnist", z_dim=64, critic_norm="spectral")).critic.train()
+    layers = [m for m in critic.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert layers and all(parametrize.is_parametrized(m, "weight") for m in layers)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in critic.modules())
+    with torch.no_grad():
+        for _ in range(30):  # each training forward runs one power iteration
+            critic(torch.rand(4, 1, 28, 28), torch.randn(4, 64))
+        sigmas = [torch.linalg.matrix_norm(m.weight.flatten(1), ord=2).item() for m in layers]
+    assert all(abs(s - 1) < 0.05 for s in sigmas), sigmas

@@ -118,3 +118,10 @@ def test_sum_reduction_is_the_per_example_log_likelihood_scale():
         distance(a, b, "l2", "max")
     o = Objective("svae_r", rec_reduction="sum")
     assert o.rec_distance(a, b).item() == pytest.approx(7.0)
+
+
+def test_z_weight_scales_rec_z_only():
+    lq, lp, rx, rz = torch.tensor([0.5, -1.0]), torch.tensor([2.0, 0.0]), torch.tensor(3.0), torch.tensor(5.0)
+    obj = Objective(kind="svae_r", lam=2.0, z_weight=0.25)
+    want = (lq.mean() - lp.mean()) + 2.0 * (3.0 + 0.25 * 5.0)
+    assert obj.generator_loss(lq, lp, rx, rz).item() == pytest.approx(want.item())

@@ -123,14 +123,20 @@ def critic_channels(cfg: ModelConfig, channels: int) -> int:
 def critic_convs(cfg: ModelConfig, channels: list[int]) -> list[nn.Module]:
     """The stride-2 5x5 convs of a critic's image branch, channels[0] -> channels[1] -> ...
 
-    critic_style "table": every conv with BN and ReLU, as the three tables say. "dcgan": no BN on the first
-    conv and leaky ReLU (0.2) throughout, the DCGAN discriminator's habits, an option for when the table's
-    critic overpowers the decoder (docs/mnist.md)."""
+    critic_style "table": ReLU, as the three tables say; "dcgan": leaky ReLU (0.2) and no BN on the first conv,
+    the DCGAN discriminator's habits. critic_norm "batch": BN after each conv, as the tables say; "none": no
+    normalisation; "spectral": no BN, and JointCritic puts spectral normalisation on every layer.
+    critic_dropout > 0: dropout after each activation, as ALI's discriminators. The options exist because
+    the tables' critic overpowers the decoder on MNIST (docs/mnist.md has the measurements)."""
     dcgan = cfg.critic_style == "dcgan"
     layers: list[nn.Module] = []
     for i, (cin, cout) in enumerate(zip(channels[:-1], channels[1:])):
-        block = conv_bn(cin, cout, act=lrelu if dcgan else nn.ReLU)
-        layers += [block[0], block[2]] if dcgan and i == 0 else block
+        layers.append(nn.Conv2d(cin, cout, 5, stride=2, padding=2))
+        if cfg.critic_norm == "batch" and not (dcgan and i == 0):
+            layers.append(nn.BatchNorm2d(cout))
+        layers.append(lrelu() if dcgan else nn.ReLU())
+        if cfg.critic_dropout:
+            layers.append(nn.Dropout(cfg.critic_dropout))
     return layers
 
 
@@ -145,19 +151,28 @@ class JointCritic(nn.Module):
     Why the option: a Linear on [a(x), b(z)] is a sum a'(x) + b'(z), so the "linear" critic sees the two
     marginals but not how x and z depend on each other, which is what joint matching (and with it the
     reconstruction ability of ALI) rests on. The "mlp" head adds the joint layer that ALI's discriminator has.
+    cfg.critic_dropout adds dropout after the z branch and the head's hidden layer too; cfg.critic_norm
+    "spectral" normalises every Conv2d and Linear of the critic (x_net included) by its spectral norm.
     """
 
-    def __init__(self, x_net: nn.Module, x_features: int, z_dim: int, z_features: int, head: str = "linear"):
+    def __init__(self, cfg: ModelConfig, x_net: nn.Module, x_features: int, z_features: int):
         super().__init__()
+        def drop() -> list[nn.Module]:
+            return [nn.Dropout(cfg.critic_dropout)] if cfg.critic_dropout else []
+
         self.x_net = x_net
-        self.z_net = nn.Sequential(nn.Linear(z_dim, z_features), nn.ReLU())
-        if head == "linear":
+        self.z_net = nn.Sequential(nn.Linear(cfg.z_dim, z_features), nn.ReLU(), *drop())
+        if cfg.critic_head == "linear":
             self.out = nn.Linear(x_features + z_features, 1)
-        elif head == "mlp":
-            self.out = nn.Sequential(nn.Linear(x_features + z_features, CRITIC_HIDDEN), lrelu(),
+        elif cfg.critic_head == "mlp":
+            self.out = nn.Sequential(nn.Linear(x_features + z_features, CRITIC_HIDDEN), lrelu(), *drop(),
                                      nn.Linear(CRITIC_HIDDEN, 1))
         else:
-            raise ValueError(f"unknown critic head {head!r}; allowed: linear, mlp")
+            raise ValueError(f"unknown critic head {cfg.critic_head!r}; allowed: linear, mlp")
+        if cfg.critic_norm == "spectral":
+            for module in list(self.modules()):
+                if isinstance(module, (nn.Conv2d, nn.Linear)):
+                    nn.utils.parametrizations.spectral_norm(module)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.out(torch.cat([self.x_net(x), self.z_net(z)], dim=1)).squeeze(1)

@@ -74,4 +74,4 @@ class Critic(JointCritic):
             *critic_convs(cfg, [critic_channels(cfg, 3), 64, 128, 256, 512]),    # 64 -> 4
             nn.Flatten(),
         )
-        super().__init__(x_net, 512 * 4 * 4, cfg.z_dim, 2048, cfg.critic_head)
+        super().__init__(cfg, x_net, 512 * 4 * 4, 2048)

@@ -69,4 +69,4 @@ class Critic(JointCritic):
             *critic_convs(cfg, [critic_channels(cfg, 3), 64, 128, 256, 512]),    # 32 -> 2
             nn.AdaptiveAvgPool2d(1), nn.Flatten(),                               # 512x2x2 -> 512
         )
-        super().__init__(x_net, 512, cfg.z_dim, 512, cfg.critic_head)
+        super().__init__(cfg, x_net, 512, 512)

@@ -70,4 +70,4 @@ class Critic(JointCritic):
             *critic_convs(cfg, [critic_channels(cfg, 1), 32, 64, 128]),          # 28 -> 4
             nn.Flatten(),
         )
-        super().__init__(x_net, 128 * 4 * 4, cfg.z_dim, 1024, cfg.critic_head)
+        super().__init__(cfg, x_net, 128 * 4 * 4, 1024)

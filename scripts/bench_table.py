@@ -1,0 +1,102 @@
+"""Regenerate the speed tables of docs/speed.md: `svae bench --json` for every preset (or, with --ablation, the
+speed options one by one on the MNIST and CIFAR-10 sVAE-r presets), one process at a time."""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "speed.md"
+# steps per dataset: the whole table takes minutes at one thread (CelebA 64x64 is the heaviest)
+STEPS = {"toy": (20, 2, 1000), "mnist": (5, 2, 200), "cifar10": (3, 1, 200), "celeba": (1, 1, 100)}
+# channels_last measured faster for the MNIST nets on this CPU and slower for CIFAR-10's (docs/speed.md)
+EXTRA = {"mnist": ["--set", "train.channels_last=true"]}
+# --ablation: each speed option alone, against the same reference step
+ABLATION = {"two draws per batch (train.reuse_forward=false)": ["--set", "train.reuse_forward=false"],
+            "default (one shared forward, fp32, NCHW)": [],
+            "channels_last": ["--set", "train.channels_last=true"],
+            "bf16 autocast": ["--set", "train.precision=bf16"]}
+
+
+def run(preset: str, device: str, threads: int, extra: list[str] | None = None) -> dict:
+    data = preset.split("-")[0]
+    steps, warmup, eval_n = STEPS[data]
+    cmd = [sys.executable, "-m", "svae", "bench", "--preset", preset, "--device", device, "--json",
+           "--steps", str(steps), "--warmup", str(warmup), "--eval-n", str(eval_n), "--threads", str(threads),
+           *(EXTRA.get(data, []) if extra is None else extra)]
+    print(" ".join(cmd[2:]), file=sys.stderr, flush=True)
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+
+
+def table(rows: list[dict]) -> str:
+    m = rows[0]["machine"]
+    head = (f"Measured {m['date']} on {m.get('gpu') or m['cpu']}, {m['threads']} torch thread(s), torch {m['torch']}, "
+            f"by `python scripts/bench_table.py`.\n\n"
+            "| preset | device | images/s | reference images/s | ratio to reference | GFLOP/step | GFLOP/s | "
+            "peak memory MB | eval s per 10k images | steps timed |\n|---|---|---|---|---|---|---|---|---|---|\n")
+    body = ""
+    for r in rows:
+        ratio = "-" if r.get("ratio") is None else f"{r['ratio']:.2f}x"
+        ref = "-" if r.get("reference_imgs_per_s") is None else f"{r['reference_imgs_per_s']:.1f}"
+        opts = " (channels_last)" if r["channels_last"] else ""
+        body += (f"| {r['preset']}{opts} | {r['device']} | {r['imgs_per_s']:.1f} | {ref} | {ratio} | "
+                 f"{r['gflop_per_step']:.2f} | {r['gflops_per_s']:.1f} | {r['peak_mem_mb']:.0f} | "
+                 f"{r['eval_seconds_per_10k']:.0f} | {r['steps']} |\n")
+    return head + body
+
+
+def ablation_table(rows: list[tuple[str, dict]], command: str) -> str:
+    m = rows[0][1]["machine"]
+    head = (f"Measured {m['date']} on {m.get('gpu') or m['cpu']}, {m['threads']} torch thread(s), torch {m['torch']}, "
+            f"by `{command}`.\n\n"
+            "| preset | variant | ms/step | critic ms | generator ms | ratio to reference | GFLOP/step | GFLOP/s |\n"
+            "|---|---|---|---|---|---|---|---|\n")
+    return head + "".join(
+        f"| {r['preset']} | {label} | {1000 * r['step_s']:.0f} | {1000 * r['critic_s']:.0f} | {1000 * r['gen_s']:.0f} | "
+        f"{r['ratio']:.2f}x | {r['gflop_per_step']:.2f} | {r['gflops_per_s']:.1f} |\n" for label, r in rows)
+
+
+def write(marker: str, text_: str) -> None:
+    text = DOC.read_text()
+    new = f"<!-- {marker}:start -->\n{text_}<!-- {marker}:end -->"
+    pattern = re.compile(f"<!-- {marker}:start -->.*?<!-- {marker}:end -->", re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{DOC} has no <!-- {marker}:start --> ... end markers")
+    DOC.write_text(pattern.sub(lambda _: new, text))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--presets", help="comma-separated (default: every preset)")
+    p.add_argument("--ablation", action="store_true", help="the speed options on mnist/cifar10 sVAE-r instead")
+    p.add_argument("--json-out", help="also write the raw figures here (default: docs/speed-bench[-ablation].json)")
+    a = p.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from svae.presets import preset_names
+
+    if a.ablation:
+        presets = a.presets.split(",") if a.presets else ["mnist-svae-r", "cifar10-svae-r"]
+        rows = [(label, run(preset, a.device, a.threads, extra)) for preset in presets
+                for label, extra in ABLATION.items()]
+        Path(a.json_out or ROOT / "docs" / "speed-bench-ablation.json").write_text(
+            json.dumps([{"variant": label, **r} for label, r in rows], indent=1) + "\n")
+        command = "python scripts/bench_table.py --ablation" + (f" --presets {a.presets}" if a.presets else "")
+        write(f"bench-ablation:{a.device.split(':')[0]}", ablation_table(rows, command))
+        print(ablation_table(rows, command))
+        return
+
+    names = a.presets.split(",") if a.presets else preset_names()
+    rows = [run(n, a.device, a.threads) for n in names]
+    Path(a.json_out or ROOT / "docs" / "speed-bench.json").write_text(json.dumps(rows, indent=1) + "\n")
+    write(f"bench-table:{a.device.split(':')[0]}", table(rows))
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
