@@ -177,6 +177,7 @@ def draw_front(out: str | Path, presets: list[str]) -> Path | None:
     xs = [m for line in ax.get_lines() for m in line.get_xdata()]
     if min(xs) > 0 and max(xs) / min(xs) > 10:  # lambda moves MSE by decades; a narrow range reads better linear
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())  # minor labels of a short log range overlap
     ax.set_xlabel(f"{xlabel} (lower is better)")
     ax.set_ylabel(f"{ylabel} (higher is better)")
     title = "sample quality against reconstruction error; labels: λ"
