@@ -109,12 +109,14 @@ def main() -> None:
     lams = sorted(float(v) for v in a.lam.split(","))
 
     procs: list[subprocess.Popen] = []
+    failed = 0
     for preset in PRESETS:
         if len(procs) >= a.jobs:
-            procs.pop(0).wait()
+            failed += procs.pop(0).wait() != 0
         procs.append(subprocess.Popen(sweep_cmd(preset, a), cwd=ROOT))
-    if any(p.wait() for p in procs):
-        sys.exit("a sweep failed; see its output above")
+    failed += sum(p.wait() != 0 for p in procs)
+    if failed:
+        sys.exit(f"{failed} sweep(s) failed; see the output above")
     for preset in PRESETS:
         for _, d, ev in evals(out, preset, lams):
             if ev.get("is_mean") is None:  # evaluated before the classifier was trained
