@@ -9,7 +9,7 @@ import torch
 from .data import Dataset, to_model, to_unit
 from .data import toy as toy_data
 from .metrics import classifier as clf
-from .metrics.scores import inception_score, reconstruction_errors
+from .metrics.scores import class_spread, inception_score, reconstruction_errors
 from .model import Model
 
 
@@ -102,8 +102,9 @@ def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int) -> dic
     rec_acc = None if data.y_test is None else float(
         (clf.predict(loaded.net, rec01).argmax(1) == data.y_test.cpu()).double().mean())
     fields = classifier_fields(loaded.info, data.name)
+    spread = {f"is_{k}": v for k, v in class_spread(probs).items()}  # is_marginal_entropy, ...
     if data.name == "mnist":
-        out.update({"is_mean": is_mean, "is_std": is_std, "is_classifier": fields.pop("scorer"), **fields,
+        out.update({"is_mean": is_mean, "is_std": is_std, "is_classifier": fields.pop("scorer"), **fields, **spread,
                     "rec_accuracy": rec_acc,
                     "rec_accuracy_note": "accuracy of the MNIST classifier on G(E(x)) for the test set, "
                                          "against the labels of x: does the reconstruction keep the digit?"})
@@ -111,6 +112,7 @@ def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int) -> dic
     feats = clf.predict(loaded.net, samples01, what="features")
     test_feats = clf.predict(loaded.net, x01, what="features")
     out["is_note"] = f"no Inception-v3 scores ({inception_missing}); in-domain scores below"
+    out.update({f"{k}_indomain": v for k, v in spread.items()})
     out.update({"is_indomain_mean": is_mean, "is_indomain_std": is_std, "fid_indomain": fid(feats, test_feats),
                 "rec_accuracy_indomain": rec_acc, "classifier_indomain": fields["scorer"],
                 "classifier_indomain_test_accuracy": fields["classifier_test_accuracy"],

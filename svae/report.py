@@ -36,6 +36,16 @@ def _num(v: Any) -> str:
     return "n/a" if v is None else f"{v:.4g}"
 
 
+def _shares(ev: dict[str, Any]) -> str:
+    """The smallest and largest share of samples per predicted class, and the two parts of log IS (nats)."""
+    fr = ev.get("is_class_fractions") or ev.get("is_class_fractions_indomain")
+    if not fr:
+        return "n/a"
+    suffix = "" if ev.get("is_class_fractions") else "_indomain"
+    return (f"{min(fr):.3f}-{max(fr):.3f} (H {ev['is_marginal_entropy' + suffix]:.2f}, "
+            f"E H {ev['is_conditional_entropy' + suffix]:.2f})")
+
+
 def row(run_dir: Path) -> tuple[dict[str, str], list[str]]:
     """One table row and the footnotes it needs (which classifier gave the IS, the MSE scale)."""
     try:
@@ -63,6 +73,9 @@ def row(run_dir: Path) -> tuple[dict[str, str], list[str]]:
         notes.append("toy MSE: squared distance per point (sum over the 2 coordinates)")
     elif ev.get("mse_range"):
         notes.append(f"MSE per pixel with pixels in {ev['mse_range']} (on [0, 1] divide by 4)")
+    if _shares(ev) != "n/a":
+        notes.append("class shares: the smallest and largest share of samples per predicted class; H: entropy of the "
+                     "class marginal, E H: mean entropy of one sample's prediction (nats; log IS = H - E H)")
     m = ev.get("machine") or {}
     machine = m.get("gpu") or f"{m.get('cpu', '?')} CPU, {m.get('threads', '?')} thread(s)"
     cells = {
@@ -70,6 +83,7 @@ def row(run_dir: Path) -> tuple[dict[str, str], list[str]]:
         "λ": f"{ev.get('lam', 0):g}", "IS": is_cell, "MSE": _num(ev.get("mse")),
         "random-pairing MSE": _num(ev.get("mse_random")),
         "rec. accuracy": "n/a" if ev.get("rec_accuracy") is None else f"{ev['rec_accuracy']:.4f}",
+        "class shares": _shares(ev),
         "steps": str(ev.get("steps", "?")), "wall time (s)": f"{ev.get('seconds', 0):.0f}", "machine": machine,
     }
     return cells, notes
@@ -82,8 +96,9 @@ def table(run_dirs: list[Path]) -> str:
         rows.append(cells)
         notes += [x for x in n if x not in notes]
     cols = list(rows[0])
-    if all(r["rec. accuracy"] == "n/a" for r in rows):
-        cols.remove("rec. accuracy")
+    for optional in ("rec. accuracy", "class shares"):
+        if all(r[optional] == "n/a" for r in rows):
+            cols.remove(optional)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(r[c] for c in cols) + " |" for r in rows]
     return "\n".join(lines + [""] + [f"- {n}" for n in notes]) + "\n"

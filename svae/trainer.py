@@ -57,12 +57,14 @@ class Trainer:
         self.elapsed = 0.0  # training seconds over all sessions of this run (resumes included)
         self._clock = time.perf_counter()
         betas = (self.t.beta1, self.t.beta2)
-        # foreach: one kernel per op over all parameters instead of a Python loop per tensor (the CPU
-        # default is the loop; on a 3M-weight layer its elementwise passes cost ~10% of an MNIST step)
+        # fused: one pass over each parameter's memory for the whole Adam update (CPU and CUDA). The default on
+        # CPU loops over tensors and runs ~7 elementwise passes; on MNIST's 3.2M-weight decoder layer that loop
+        # took 65 ms an update against 14 ms fused (1 thread). fp16's GradScaler keeps the foreach path.
+        opt_kw = {"foreach": True} if self.t.precision == "fp16" else {"fused": True}
         gen_params = list(model.encoder.parameters()) + list(model.decoder.parameters())
-        self.opt_gen = torch.optim.Adam(gen_params, lr=self.t.lr, betas=betas, foreach=True)
+        self.opt_gen = torch.optim.Adam(gen_params, lr=self.t.lr, betas=betas, **opt_kw)
         critic_params = [p for c in (model.critic, model.critic_p) if c is not None for p in c.parameters()]
-        self.opt_critic = (torch.optim.Adam(critic_params, lr=self.t.lr, betas=betas, foreach=True)
+        self.opt_critic = (torch.optim.Adam(critic_params, lr=self.t.lr, betas=betas, **opt_kw)
                            if critic_params else None)
         n = len(self.data.x_train)
         self.global_batch = self.t.batch_size * self.world.size  # train.batch_size is per rank

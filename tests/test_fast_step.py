@@ -51,8 +51,8 @@ def run_both(cfg, data, steps=2, separate_passes=True, prepare=None, break_fast=
     # the same optimiser implementation on both sides, so the comparison can be tight
     betas = (cfg.train.beta1, cfg.train.beta2)
     ref_gen = torch.optim.Adam(list(ref.encoder.parameters()) + list(ref.decoder.parameters()), lr=cfg.train.lr,
-                               betas=betas, foreach=True)
-    ref_critic = (torch.optim.Adam(ref.critic.parameters(), lr=cfg.train.lr, betas=betas, foreach=True)
+                               betas=betas, fused=True)
+    ref_critic = (torch.optim.Adam(ref.critic.parameters(), lr=cfg.train.lr, betas=betas, fused=True)
                   if ref.critic is not None else None)
     if prepare:
         prepare(model), prepare(ref)

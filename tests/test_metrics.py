@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from svae.data import toy
-from svae.metrics.scores import derangement, inception_score, reconstruction_errors
+from svae.metrics.scores import class_spread, derangement, inception_score, reconstruction_errors
 
 
 def test_inception_score_of_one_hot_uniform_classes_is_the_class_count():
@@ -28,6 +28,22 @@ def test_inception_score_by_hand_and_std_over_splits():
     assert mean == pytest.approx((s1 + s2) / 2) and std == pytest.approx(abs(s1 - s2) / 2)
     with pytest.raises(ValueError, match="N >= splits"):
         inception_score(p, splits=10)
+
+
+def test_class_spread_splits_the_log_score_into_coverage_and_sharpness():
+    p = torch.tensor([[0.9, 0.1], [0.9, 0.1], [0.9, 0.1], [0.2, 0.8]])
+    marg = p.mean(0)
+    h_marg = -(marg * marg.log()).sum().item()
+    h_cond = -(p * p.log()).sum(1).mean().item()
+    out = class_spread(p)
+    assert out["marginal_entropy"] == pytest.approx(h_marg) and out["conditional_entropy"] == pytest.approx(h_cond)
+    assert out["class_fractions"] == [0.75, 0.25]
+    # over the whole set (one split), log IS is exactly the difference
+    assert math.log(inception_score(p, splits=1)[0]) == pytest.approx(h_marg - h_cond)
+    # balanced and certain: full coverage (log K), nothing ambiguous; one class: no coverage at all
+    balanced = class_spread(torch.eye(4).repeat(5, 1))
+    assert balanced["marginal_entropy"] == pytest.approx(math.log(4)) and balanced["conditional_entropy"] < 1e-9
+    assert class_spread(torch.eye(4)[[2] * 8])["marginal_entropy"] < 1e-9
 
 
 def test_real_mixture_samples_score_close_to_five():

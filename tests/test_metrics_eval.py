@@ -1,5 +1,7 @@
 """eval.json of image runs: the MNIST classifier's IS and reconstruction accuracy when it is in the cache, a
 note naming the command when it is not, and in-domain CIFAR-10 keys that never share a name with Inception's."""
+import math
+
 import pytest
 import torch
 
@@ -36,6 +38,9 @@ def test_mnist_eval_with_the_classifier_reports_is_accuracy_and_real_test_is(cac
     assert 1.0 <= ev["is_mean"] <= 10.0 and ev["is_std"] >= 0 and ev["is_classifier"] == "tiny"
     assert ev["classifier_test_accuracy"] == 0.99 and ev["real_test_is_mean"] == 9.8
     assert 0.0 <= ev["rec_accuracy"] <= 1.0 and "keep the digit" in ev["rec_accuracy_note"]
+    # the score's two parts, over all 20 samples: log IS of one split = coverage - ambiguity
+    assert len(ev["is_class_fractions"]) == 10 and sum(ev["is_class_fractions"]) == pytest.approx(1.0)
+    assert 0.0 <= ev["is_conditional_entropy"] <= ev["is_marginal_entropy"] + 1e-9 <= math.log(10) + 1e-9
 
 
 def test_cifar_eval_uses_labelled_in_domain_keys_when_no_inception_weights(cache):
@@ -46,3 +51,4 @@ def test_cifar_eval_uses_labelled_in_domain_keys_when_no_inception_weights(cache
     assert ev["is_mean"] is None and "fid" not in ev and "pt_inception-2015-12-05-6726825d.pth" in ev["is_note"]
     assert ev["is_indomain_mean"] >= 1.0 and ev["fid_indomain"] >= 0 and ev["classifier_indomain_test_accuracy"] == 0.8
     assert "not Inception" in ev["indomain_note"]
+    assert len(ev["is_class_fractions_indomain"]) == 10 and "is_marginal_entropy" not in ev

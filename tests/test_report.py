@@ -42,3 +42,19 @@ def test_report_without_runs_exits_2(tmp_path, capsys):
     assert "no evaluated run" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "no such run directory" in capsys.readouterr().err
+
+
+def test_report_shows_class_shares_when_an_eval_has_them(tmp_path, runs, capsys):
+    """A classifier-scored run gets the smallest-largest class share and the two parts of log IS; runs without
+    them (the toy) keep the column off."""
+    import shutil
+
+    run = tmp_path / "scored"
+    shutil.copytree(runs / "sweep" / "lam_1", run)
+    ev = json.loads((run / "eval.json").read_text())
+    ev.update(is_class_fractions=[0.5, 0.3, 0.2], is_marginal_entropy=1.03, is_conditional_entropy=0.25)
+    (run / "eval.json").write_text(json.dumps(ev))
+    assert main(["report", str(run), str(runs / "sweep" / "lam_0")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "| class shares |" in lines[0]
+    assert "| 0.200-0.500 (H 1.03, E H 0.25) |" in lines[2] and lines[3].count("| n/a |") == 1

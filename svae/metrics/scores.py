@@ -19,6 +19,18 @@ def inception_score(probs: torch.Tensor, splits: int = 10) -> tuple[float, float
     return float(s.mean()), float(s.std(unbiased=False))
 
 
+def class_spread(probs: torch.Tensor) -> dict[str, object]:
+    """What limits an inception score: log IS over the whole set is H(p(y)) - E_x H(p(y|x)), the entropy of the
+    class marginal (how evenly the samples cover the classes, at most log K) minus the mean entropy of each
+    sample's prediction (how unambiguous a sample is). Entropies in nats; fractions of argmax classes."""
+    probs = probs.double().clamp_min(1e-12)
+    marginal = probs.mean(dim=0)
+    counts = torch.bincount(probs.argmax(dim=1), minlength=probs.shape[1])
+    return {"marginal_entropy": float(-(marginal * marginal.log()).sum()),
+            "conditional_entropy": float(-(probs * probs.log()).sum(dim=1).mean()),
+            "class_fractions": [round(float(c) / len(probs), 4) for c in counts]}
+
+
 def squared_error(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Squared error per example, summed over its coordinates (or pixels)."""
     return (x.double() - y.double()).pow(2).flatten(1).sum(dim=1)
