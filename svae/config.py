@@ -98,6 +98,7 @@ class TrainConfig:
     precision: str = "fp32"  # autocast: fp32 (off), bf16, fp16 (with a gradient scaler)
     channels_last: bool = False  # image tensors and conv weights in NHWC (faster for some nets and devices)
     compile: bool = False  # torch.compile the networks (first steps slower while it compiles)
+    fast_convs: bool = True  # CPU: thin convs and convs on tiny maps by faster forms of the same function
 
 
 @dataclass

@@ -23,6 +23,7 @@ from .distributed import World
 from .data import Dataset, to_model
 from .guard import DivergenceError, FiniteWatch, Interrupted, StopSignals
 from .model import Model
+from .models.convs import use_fast_convs
 from .objectives import critic_loss, marginal_critic_loss, vae_loss
 
 __all__ = ["Trainer", "DivergenceError", "Interrupted", "epoch_order"]
@@ -52,6 +53,7 @@ class Trainer:
         self.channels_last = self.t.channels_last and self.data.is_image
         if self.channels_last:  # NHWC conv weights; batches are made NHWC in batch()
             self.model.to(memory_format=torch.channels_last)
+        use_fast_convs(self.model, self.t.fast_convs)  # CPU conv forms; off to time or test the direct kernels
         self.run_dir = Path(run_dir) if run_dir else None
         self.step = 0
         self.elapsed = 0.0  # training seconds over all sessions of this run (resumes included)

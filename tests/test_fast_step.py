@@ -8,6 +8,7 @@ from svae.bench import reference_step
 from svae.config import validate
 from svae.data import load_dataset
 from svae.model import Model
+from svae.models.convs import use_fast_convs
 from svae.presets import get_preset
 from svae.trainer import Trainer
 
@@ -41,12 +42,15 @@ def recording(opt, store):
     opt.step = step
 
 
-def run_both(cfg, data, steps=2, separate_passes=True, prepare=None, break_fast=None):
+def run_both(cfg, data, steps=2, separate_passes=True, prepare=None, break_fast=None, direct_convs=False):
     """`steps` batches of the fast Trainer step and of reference_step from the same weights, batches and random
-    state; returns their outputs and the gradients of every optimiser update, in order."""
+    state; returns their outputs and the gradients of every optimiser update, in order. The reference's convs
+    take the same forms as the fast step's (svae/models/convs.py), or with direct_convs the direct kernels."""
     torch.manual_seed(cfg.train.seed)
     model = Model(cfg)
     ref = copy.deepcopy(model)
+    if direct_convs:
+        use_fast_convs(ref, False)  # the reference runs every conv by its direct kernel, as svae bench does
     tr = Trainer(model, data, cfg)
     # the same optimiser implementation on both sides, so the comparison can be tight
     betas = (cfg.train.beta1, cfg.train.beta2)
@@ -107,6 +111,17 @@ def test_fast_step_equals_reference_with_a_batchnorm_critic_on_one_batch(preset)
     and fake pairs, the definition of the mathematics (METHOD.md section 2)."""
     cfg = image_cfg(preset)
     assert_same(cfg, image_data(cfg), separate_passes=False, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("preset", ["mnist-svae-r", "cifar10-alice"])
+def test_fast_conv_forms_change_nothing_but_rounding(preset):
+    """The fast step with its conv forms (MNIST: polyphase, CIFAR-10: GEMM) against the reference with every conv
+    by its direct kernel, as svae bench times them. Other summation orders round differently, so one batch and
+    no parameters, for the reason given in the separate-passes test below (Adam on the zero-up-to-rounding
+    gradients of conv biases before BN)."""
+    cfg = image_cfg(preset)
+    assert_same(cfg, image_data(cfg), steps=1, separate_passes=False, direct_convs=True, rtol=1e-3, atol=1e-4,
+                params=False)
 
 
 def test_fast_step_equals_reference_with_separate_passes_when_the_critic_has_no_batch_statistics():

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
+from .convs import Conv2d, ConvTranspose2d
 
 
 def sample_prior(n: int, z_dim: int, prior: str, device: torch.device | str = "cpu",
@@ -105,13 +106,15 @@ def lrelu() -> nn.LeakyReLU:
 
 def conv_bn(cin: int, cout: int, k: int = 5, act: Callable[[], nn.Module] = nn.ReLU) -> list[nn.Module]:
     """k x k conv, stride 2, padding (k - 1) // 2 (2 for 5x5, 1 for 4x4: halves exactly, 28 -> 14 -> 7 -> 4,
-    64 -> 32 -> ... -> 2), then BN, then the activation (the DCGAN order, as in the ALICE scripts)."""
-    return [nn.Conv2d(cin, cout, k, stride=2, padding=(k - 1) // 2), nn.BatchNorm2d(cout), act()]
+    64 -> 32 -> ... -> 2), then BN, then the activation (the DCGAN order, as in the ALICE scripts).
+    convs.Conv2d is nn.Conv2d, computed faster on CPU where oneDNN is slow (svae/models/convs.py)."""
+    return [Conv2d(cin, cout, k, stride=2, padding=(k - 1) // 2), nn.BatchNorm2d(cout), act()]
 
 
 def deconv(cin: int, cout: int) -> nn.ConvTranspose2d:
-    """5x5 transposed conv, stride 2; padding 2 + output_padding 1 doubles exactly (7 -> 14 -> 28, 4 -> 8 -> ...)."""
-    return nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1)
+    """5x5 transposed conv, stride 2; padding 2 + output_padding 1 doubles exactly (7 -> 14 -> 28, 4 -> 8 -> ...).
+    convs.ConvTranspose2d is nn.ConvTranspose2d, computed faster on CPU where oneDNN is slow."""
+    return ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1)
 
 
 def critic_channels(cfg: ModelConfig, channels: int) -> int:
@@ -131,7 +134,7 @@ def critic_convs(cfg: ModelConfig, channels: list[int]) -> list[nn.Module]:
     dcgan = cfg.critic_style == "dcgan"
     layers: list[nn.Module] = []
     for i, (cin, cout) in enumerate(zip(channels[:-1], channels[1:])):
-        layers.append(nn.Conv2d(cin, cout, 5, stride=2, padding=2))
+        layers.append(Conv2d(cin, cout, 5, stride=2, padding=2))
         if cfg.critic_norm == "batch" and not (dcgan and i == 0):
             layers.append(nn.BatchNorm2d(cout))
         layers.append(lrelu() if dcgan else nn.ReLU())
