@@ -68,9 +68,7 @@ def _plain(m: nn.Module, x: torch.Tensor) -> bool:
 class Conv2d(nn.Conv2d):
     """nn.Conv2d; on CPU a thin 5x5 stride-2 one runs in its polyphase form and one onto a tiny map as a GEMM."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fast = True
+    fast = True  # False (on the module, or use_fast_convs): always the direct kernel
 
     def form(self, x: torch.Tensor) -> str:
         if _plain(self, x):
@@ -105,9 +103,7 @@ class ConvTranspose2d(nn.ConvTranspose2d):
     """nn.ConvTranspose2d; on CPU a thin 5x5 stride-2 one runs in its polyphase form and one from a tiny map as a
     GEMM + fold."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fast = True
+    fast = True
 
     def form(self, x: torch.Tensor) -> str:
         if _plain(self, x):
