@@ -235,7 +235,7 @@ def _eval_cost(model: Model, data: Dataset, cfg: Config, n: int, step_s: float) 
 def format_result(r: dict[str, Any]) -> str:
     """The figures of one bench as a few readable lines."""
     lines = [f"{r['preset']} on {r['device']} (batch {r['batch']}, {r['precision']}, channels_last "
-             f"{r['channels_last']}, compile {r['compile']}, fast_convs {r.get('fast_convs')}), {r['steps']} timed steps",
+             f"{r['channels_last']}, compile {r['compile']}, fast_convs {r['fast_convs']}), {r['steps']} timed steps",
              f"  ours:      {r['imgs_per_s']:.1f} images/s, {r['step_s'] * 1000:.1f} ms/step "
              f"(critic {r['critic_s'] * 1000:.1f} ms, generator {r['gen_s'] * 1000:.1f} ms), "
              f"{r['gflop_per_step']:.2f} GFLOP/step, {r['gflops_per_s']:.1f} GFLOP/s"]

@@ -70,16 +70,19 @@ class Conv2d(nn.Conv2d):
 
     fast = True  # False (on the module, or use_fast_convs): always the direct kernel
 
+    def out_hw(self, x: torch.Tensor) -> tuple[int, int]:
+        (h, w), (k, kw), (s, sw), (p, pw) = x.shape[-2:], self.kernel_size, self.stride, self.padding
+        return (h + 2 * p - k) // s + 1, (w + 2 * pw - kw) // sw + 1
+
     def form(self, x: torch.Tensor) -> str:
         if _plain(self, x):
             return "direct"
-        (h, w), (k, kw), (s, sw), (p, pw) = x.shape[-2:], self.kernel_size, self.stride, self.padding
-        if (self.in_channels <= THIN and (k, kw, s, sw, p, pw) == (5, 5, 2, 2, 2, 2) and h % 2 == 0
-                and w % 2 == 0):
+        h, w = x.shape[-2:]
+        if (self.in_channels <= THIN and (*self.kernel_size, *self.stride, *self.padding) == (5, 5, 2, 2, 2, 2)
+                and h % 2 == 0 and w % 2 == 0):
             return "polyphase"
-        if ((h + 2 * p - k) // s + 1) * ((w + 2 * pw - kw) // sw + 1) <= CONV_GEMM_OUT:
-            return "gemm"
-        return "direct"
+        ho, wo = self.out_hw(x)
+        return "gemm" if ho * wo <= CONV_GEMM_OUT else "direct"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         form = self.form(x)
@@ -90,9 +93,8 @@ class Conv2d(nn.Conv2d):
         if form == "polyphase":
             phases = F.pixel_unshuffle(x, 2).contiguous(memory_format=layout)
             return F.conv2d(phases, conv_weight(weight), self.bias, padding=1)
-        b, (k, kw), (s, sw), (p, pw) = len(x), self.kernel_size, self.stride, self.padding
-        ho, wo = (x.shape[-2] + 2 * p - k) // s + 1, (x.shape[-1] + 2 * pw - kw) // sw + 1
-        cols = F.unfold(x, (k, kw), padding=(p, pw), stride=(s, sw))  # (B, in*k*k, positions)
+        b, (ho, wo) = len(x), self.out_hw(x)
+        cols = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)  # (B, in*k*k, positions)
         rows = cols.transpose(1, 2).reshape(b * ho * wo, -1)
         w = weight.reshape(self.out_channels, -1).t()
         y = rows @ w if self.bias is None else torch.addmm(self.bias, rows, w)  # (B*positions, out)
