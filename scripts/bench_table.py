@@ -12,26 +12,40 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "speed.md"
 # (timed steps, warmup steps, images evaluated) per dataset: the whole table takes ~40 minutes at one thread,
-# CelebA 64x64 most of it
-STEPS = {"toy": (20, 2, 1000), "mnist": (10, 2, 200), "cifar10": (5, 1, 200), "celeba": (1, 1, 100)}
-# channels_last measured faster for the MNIST nets on this CPU and slower for CIFAR-10's (docs/speed.md)
-EXTRA = {"mnist": ["--set", "train.channels_last=true"]}
-# --ablation: each speed option alone, against the same reference step
-ABLATION = {"two draws per batch (train.reuse_forward=false)": ["--set", "train.reuse_forward=false"],
+# CelebA 64x64 most of it. MNIST times 30 steps: its ratio's median over 10 pairs moved by +-0.05 between runs.
+STEPS = {"toy": (20, 2, 1000), "mnist": (30, 2, 200), "cifar10": (6, 1, 200), "celeba": (1, 1, 100)}
+# --ablation: the presets' settings, then each speed option switched alone, against the same reference step;
+# a variant naming a key alone flips the preset's value of it (MNIST trains NHWC with one decoder call, CIFAR-10
+# NCHW with two)
+ABLATION = {"the preset's settings": [],
+            "two draws per batch (train.reuse_forward=false)": ["--set", "train.reuse_forward=false"],
             "every conv by its direct kernel (train.fast_convs=false)": ["--set", "train.fast_convs=false"],
-            "default (one shared forward, fast conv forms, fp32, NCHW)": [],
-            "channels_last": ["--set", "train.channels_last=true"],
+            "activations into new tensors (train.inplace_acts=false)": ["--set", "train.inplace_acts=false"],
+            "train.batch_decoder flipped": "batch_decoder",
+            "train.channels_last flipped (the other layout)": "channels_last",
             "bf16 autocast": ["--set", "train.precision=bf16"]}
-# emulated bf16 on a CPU without AVX-512 BF16 / AMX: a CIFAR-10 bench of it did not finish in 7 minutes
+# emulated bf16 on a CPU without AVX-512 BF16 / AMX: a CIFAR-10 bench of it did not finish in 7 minutes, and an
+# MNIST step takes ~8 s, so it is timed over 3 steps
 CPU_ABLATION_SKIP = {"cifar10-svae-r": {"bf16 autocast"}}
+ABLATION_STEPS = {"bf16 autocast": 3}
 
 
-def run(preset: str, device: str, threads: int, extra: list[str] | None = None) -> dict:
+def variant(preset: str, label: str) -> list[str]:
+    """The --set arguments of an ablation variant of preset."""
+    if isinstance(ABLATION[label], list):
+        return ABLATION[label]
+    from svae.presets import get_preset
+    key = ABLATION[label]
+    return ["--set", f"train.{key}={str(not getattr(get_preset(preset).train, key)).lower()}"]
+
+
+def run(preset: str, device: str, threads: int, extra: list[str] | None = None, steps: int | None = None) -> dict:
     data = preset.split("-")[0]
-    steps, warmup, eval_n = STEPS[data]
+    default_steps, warmup, eval_n = STEPS[data]
+    steps = steps or default_steps
     cmd = [sys.executable, "-m", "svae", "bench", "--preset", preset, "--device", device, "--json",
            "--steps", str(steps), "--warmup", str(warmup), "--eval-n", str(eval_n), "--threads", str(threads),
-           *(EXTRA.get(data, []) if extra is None else extra)]
+           *(extra or [])]
     print(" ".join(cmd[2:]), file=sys.stderr, flush=True)
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
@@ -57,11 +71,13 @@ def ablation_table(rows: list[tuple[str, dict]], command: str) -> str:
     m = rows[0][1]["machine"]
     head = (f"Measured {m['date']} on {m.get('gpu') or m['cpu']}, {m['threads']} torch thread(s), torch {m['torch']}, "
             f"by `{command}`.\n\n"
-            "| preset | variant | ms/step | critic ms | generator ms | ratio to reference | GFLOP/step | GFLOP/s |\n"
-            "|---|---|---|---|---|---|---|---|\n")
+            "| preset | variant | layout | decoder calls | ms/step | critic ms | generator ms | ratio to reference | "
+            "GFLOP/step | GFLOP/s | steps timed |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
     return head + "".join(
-        f"| {r['preset']} | {label} | {1000 * r['step_s']:.0f} | {1000 * r['critic_s']:.0f} | {1000 * r['gen_s']:.0f} | "
-        f"{r['ratio']:.2f}x | {r['gflop_per_step']:.2f} | {r['gflops_per_s']:.1f} |\n" for label, r in rows)
+        f"| {r['preset']} | {label} | {'NHWC' if r['channels_last'] else 'NCHW'} | "
+        f"{'one' if r.get('batch_decoder') else 'two'} | {1000 * r['step_s']:.0f} | "
+        f"{1000 * r['critic_s']:.0f} | {1000 * r['gen_s']:.0f} | {r['ratio']:.2f}x | {r['gflop_per_step']:.2f} | "
+        f"{r['gflops_per_s']:.1f} | {r['steps']} |\n" for label, r in rows)
 
 
 def target_lines(rows: list[dict], target: float = 1.5) -> str:
@@ -109,8 +125,8 @@ def main() -> None:
         if a.from_json:
             rows = [(r.pop("variant"), r) for r in json.loads(path.read_text())]
         else:
-            rows = [(label, run(preset, a.device, a.threads, extra)) for preset in presets
-                    for label, extra in ABLATION.items()
+            rows = [(label, run(preset, a.device, a.threads, variant(preset, label), ABLATION_STEPS.get(label)))
+                    for preset in presets for label in ABLATION
                     if not (a.device == "cpu" and label in CPU_ABLATION_SKIP.get(preset, ()))]
             path.write_text(json.dumps([{"variant": label, **r} for label, r in rows], indent=1) + "\n")
         command = "python scripts/bench_table.py --ablation" + (f" --presets {a.presets}" if a.presets else "")

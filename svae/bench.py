@@ -18,6 +18,7 @@ from .evaluate import evaluate
 from .model import Model
 from .models import x_shape
 from .models.convs import use_fast_convs
+from .models.tuning import use_inplace_acts
 from .objectives import critic_loss, vae_loss
 from .trainer import Trainer
 
@@ -151,7 +152,8 @@ def bench(cfg: Config, steps: int = 10, warmup: int = 2, reference: bool = True,
     torch.manual_seed(cfg.train.seed)
     model = Model(cfg)
     ref_model = copy.deepcopy(model).to(device)  # the same initial weights, plain NCHW fp32, never compiled,
-    use_fast_convs(ref_model, False)               # and every conv by its direct kernel
+    use_fast_convs(ref_model, False)               # every conv by its direct kernel,
+    use_inplace_acts(ref_model, False)             # and every activation into a new tensor
     trainer = Trainer(model, data, cfg)
     model.train(), ref_model.train()
     ref_opt_gen = torch.optim.Adam(list(ref_model.encoder.parameters()) + list(ref_model.decoder.parameters()),
@@ -197,7 +199,8 @@ def bench(cfg: Config, steps: int = 10, warmup: int = 2, reference: bool = True,
     out: dict[str, Any] = {
         "preset": cfg.preset, "device": str(device), "batch": b, "steps": steps,
         "precision": t.precision, "channels_last": t.channels_last, "compile": t.compile,
-        "reuse_forward": t.reuse_forward, "fast_convs": t.fast_convs,
+        "reuse_forward": t.reuse_forward, "fast_convs": t.fast_convs, "inplace_acts": t.inplace_acts,
+        "batch_decoder": trainer.batch_decoder,  # in effect: only the models that reconstruct batch it
         "step_s": step_s, "critic_s": phases.get("critic", 0.0) / steps, "gen_s": phases.get("gen", 0.0) / steps,
         "imgs_per_s": b / step_s,
         "gflop_per_step": flops / 1e9, "gflops_per_s": flops / 1e9 / step_s,
@@ -235,7 +238,8 @@ def _eval_cost(model: Model, data: Dataset, cfg: Config, n: int, step_s: float) 
 def format_result(r: dict[str, Any]) -> str:
     """The figures of one bench as a few readable lines."""
     lines = [f"{r['preset']} on {r['device']} (batch {r['batch']}, {r['precision']}, channels_last "
-             f"{r['channels_last']}, compile {r['compile']}, fast_convs {r['fast_convs']}), {r['steps']} timed steps",
+             f"{r['channels_last']}, compile {r['compile']}, fast_convs {r['fast_convs']}, inplace_acts "
+             f"{r.get('inplace_acts')}, batch_decoder {r.get('batch_decoder')}), {r['steps']} timed steps",
              f"  ours:      {r['imgs_per_s']:.1f} images/s, {r['step_s'] * 1000:.1f} ms/step "
              f"(critic {r['critic_s'] * 1000:.1f} ms, generator {r['gen_s'] * 1000:.1f} ms), "
              f"{r['gflop_per_step']:.2f} GFLOP/step, {r['gflops_per_s']:.1f} GFLOP/s"]

@@ -99,6 +99,8 @@ class TrainConfig:
     channels_last: bool = False  # image tensors and conv weights in NHWC (faster for some nets and devices)
     compile: bool = False  # torch.compile the networks (first steps slower while it compiles)
     fast_convs: bool = True  # CPU: thin convs and convs on tiny maps by faster forms of the same function
+    inplace_acts: bool = True  # ReLU / leaky ReLU after a Linear, conv or BN overwrite that layer's output
+    batch_decoder: bool = False  # sVAE-r, ALICE: G(z) and G(E(x)) in one decoder call, BatchNorm per half
 
 
 @dataclass

@@ -25,7 +25,8 @@ RUN_FILES = ("config.yaml", "metrics.jsonl", "eval.json", "checkpoints")
 RESUMABLE_CHANGES = {"train.epochs", "train.steps", "train.device", "train.threads", "train.log_every",
                      "train.ckpt_every", "train.eval_samples", "train.eval_splits", "data.data_dir", "data.source",
                      "train.keep_ckpts", "train.on_divergence", "train.rollback_lr_factor", "train.max_rollbacks",
-                     "train.channels_last", "train.compile"}
+                     "train.channels_last", "train.compile", "train.fast_convs", "train.inplace_acts",
+                     "train.batch_decoder"}
 
 
 class RunError(RuntimeError):

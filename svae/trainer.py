@@ -24,6 +24,7 @@ from .data import Dataset, to_model
 from .guard import DivergenceError, FiniteWatch, Interrupted, StopSignals
 from .model import Model
 from .models.convs import use_fast_convs
+from .models.tuning import can_split_batch, split_batch, use_channels_last, use_inplace_acts
 from .objectives import critic_loss, marginal_critic_loss, vae_loss
 
 __all__ = ["Trainer", "DivergenceError", "Interrupted", "epoch_order"]
@@ -51,9 +52,14 @@ class Trainer:
         self.objective = model.objective
         self.data = data.to(self.device)  # uint8 images are small: keep them where the model is
         self.channels_last = self.t.channels_last and self.data.is_image
-        if self.channels_last:  # NHWC conv weights; batches are made NHWC in batch()
-            self.model.to(memory_format=torch.channels_last)
+        if self.channels_last:  # NHWC conv weights and maps; batches are made NHWC in batch()
+            use_channels_last(self.model, True)
         use_fast_convs(self.model, self.t.fast_convs)  # CPU conv forms; off to time or test the direct kernels
+        use_inplace_acts(self.model, self.t.inplace_acts)
+        # G(z) and G(E(x)) in one decoder call (forward_pair): for the reconstructing models, when every BatchNorm of
+        # the decoder can normalise the two halves apart
+        self.batch_decoder = (self.t.batch_decoder and self.objective.adversarial and self.objective.uses_reconstruction
+                              and can_split_batch(self.model.decoder))
         self.run_dir = Path(run_dir) if run_dir else None
         self.step = 0
         self.elapsed = 0.0  # training seconds over all sessions of this run (resumes included)
@@ -136,12 +142,22 @@ class Trainer:
         logits = self.net("critic", fixed)(torch.cat([x, x_tilde]), torch.cat([z_hat, z])).float()
         return logits[:b], logits[b:], None
 
-    def forward_pair(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """z ~ p(z), E(x) and G(z), with autograd: the generator update's forward, which the last critic update
-        of the batch can share (E and G do not change during critic updates)."""
+    def forward_pair(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """z ~ p(z), E(x), G(z) and, for train.batch_decoder, G(E(x)), with autograd: the generator update's forward,
+        which the last critic update of the batch can share (E and G do not change during critic updates).
+
+        G(z) and G(E(x)) go through the decoder as one batch whose BatchNorm layers normalise each half by its own
+        statistics (tuning.split_batch): the function of two calls, with each weight read and its gradient written
+        once (docs/speed.md). Without it the 4th element is None and the generator update calls G(E(x)) itself."""
         z = self.model.sample_prior(len(x))
+        dec = self.net("decoder")
         with self._autocast():
-            return z, self.net("encoder")(x), self.net("decoder")(z)
+            z_hat = self.net("encoder")(x)
+            if not self.batch_decoder:
+                return z, z_hat, dec(z), None
+            with split_batch(self.model.decoder, 2):
+                x_tilde, x_rec = dec(torch.cat([z, z_hat])).chunk(2)
+        return z, z_hat, x_tilde, x_rec
 
     def critic_step(self, x: torch.Tensor, pair: tuple | None = None) -> torch.Tensor:
         """One critic update; on `pair` (z, E(x), G(z)) from forward_pair, detached, else on a fresh draw."""
@@ -171,7 +187,7 @@ class Trainer:
             loss, nll, kl = vae_loss(x, x_rec.float(), mu.float(), logvar.float(), obj.vae_sigma, obj.rec)
             out = {"loss_gen": loss, "nll": nll, "kl": kl}
         else:
-            z, z_hat, x_tilde = pair if pair is not None else self.forward_pair(x)
+            z, z_hat, x_tilde, x_rec = pair if pair is not None else self.forward_pair(x)
             self._critics_require_grad(False)  # the critic is a fixed function here: skip its weight grads
             with self._autocast():
                 lq, lp, _ = self._critic_logits(x, z_hat, x_tilde, z, fixed=True)
@@ -179,7 +195,8 @@ class Trainer:
             out = {"logit_q": lq.mean(), "logit_p": lp.mean()}
             if obj.uses_reconstruction:
                 with self._autocast():
-                    x_rec, z_rec = dec(z_hat), enc(x_tilde)
+                    x_rec = dec(z_hat) if x_rec is None else x_rec
+                    z_rec = enc(x_tilde)
                 out["rec_x"] = obj.rec_distance(x, x_rec.float())
                 out["rec_z"] = obj.rec_distance(z, z_rec.float())
             elif log:  # reported for every model, computed only when logged, on a forked RNG so that

@@ -26,12 +26,14 @@ def sample_prior(n: int, z_dim: int, prior: str, device: torch.device | str = "c
     raise ValueError(f"unknown prior {prior!r}")
 
 
-def with_noise(h: torch.Tensor, n: int) -> torch.Tensor:
-    """Concatenate n standard-normal noise features (dim 1) to h: how the implicit models stay stochastic."""
+def with_noise(h: torch.Tensor, n: int, splits: int = 1) -> torch.Tensor:
+    """Concatenate n standard-normal noise features (dim 1) to h: how the implicit models stay stochastic.
+    splits > 1: h holds that many batches (tuning.split_batch), and each draws its noise as its own call would."""
     if n == 0:
         return h
-    shape = (h.shape[0], n, *h.shape[2:])  # channels for images, features for vectors
-    return torch.cat([h, torch.randn(shape, device=h.device, dtype=h.dtype)], dim=1)
+    shape = (h.shape[0] // splits, n, *h.shape[2:])  # channels for images, features for vectors
+    draws = [torch.randn(shape, device=h.device, dtype=h.dtype) for _ in range(splits)]
+    return torch.cat([h, draws[0] if splits == 1 else torch.cat(draws)], dim=1)
 
 
 def uses_tanh(cfg: ModelConfig) -> bool:
@@ -84,6 +86,25 @@ class Encoder(nn.Module):
 
     def gaussian(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.head.gaussian(self.features(x))
+
+
+class Decoder(nn.Module):
+    """Base decoder: z -> [z, cfg.dec_noise noise features] -> net. Subclasses pass their net (whose input width
+    must count the noise) and set out_range; `net` is the state_dict prefix of every checkpoint.
+
+    splits: set by tuning.split_batch while z holds that many batches (G(z) and G(E(x)) in one call), so that
+    each draws its noise as a call of its own would, and the draws stay those of separate calls."""
+
+    out_range: tuple[float, float] | None = None
+    splits = 1
+
+    def __init__(self, cfg: ModelConfig, net: nn.Module):
+        super().__init__()
+        self.noise = cfg.dec_noise
+        self.net = net
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(with_noise(z, self.noise, self.splits))
 
 
 def mlp(sizes: list[int], act: type[nn.Module] = nn.ReLU, last_act: bool = False) -> nn.Sequential:

@@ -1,11 +1,12 @@
 """Table 2 of the sVAE appendix (CelebA, 64x64 RGB in [-1, 1]): encoder, decoder and critic, layer for layer."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..config import ModelConfig
-from .blocks import Encoder as _Encoder, JointCritic, conv_bn, critic_channels, critic_convs, deconv, lrelu, with_noise
+from .blocks import (Decoder as _Decoder, Encoder as _Encoder, JointCritic, conv_bn, critic_channels, critic_convs,
+                     deconv, lrelu)
+from .tuning import BatchNorm1d, BatchNorm2d, Flatten, Unflatten
 
 X_SHAPE = (3, 64, 64)
 
@@ -24,12 +25,12 @@ class Encoder(_Encoder):
         super().__init__(cfg, nn.Sequential(
             *conv_bn(3 + cfg.enc_noise, 32, 4, lrelu), *conv_bn(32, 64, 4, lrelu), *conv_bn(64, 128, 4, lrelu),
             *conv_bn(128, 256, 4, lrelu), *conv_bn(256, 512, 4, lrelu),          # 64 -> 2
-            nn.Flatten(),
+            Flatten(),
             nn.Linear(512 * 2 * 2, 512), lrelu(),
         ), 512)
 
 
-class Decoder(nn.Module):
+class Decoder(_Decoder):
     """z -> x (B,3,64,64) in [-1, 1].  [z, noise] -> MLP 1024 -> MLP 8192 (= 512x4x4)
     -> deconv 256, 128, 64 (leaky ReLU) -> deconv 3, tanh.
 
@@ -44,19 +45,14 @@ class Decoder(nn.Module):
     out_range = (-1.0, 1.0)
 
     def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        self.noise = cfg.dec_noise
-        self.net = nn.Sequential(
-            nn.Linear(cfg.z_dim + cfg.dec_noise, 1024), nn.BatchNorm1d(1024), lrelu(),
-            nn.Linear(1024, 512 * 4 * 4), nn.Unflatten(1, (512, 4, 4)), nn.BatchNorm2d(512), lrelu(),
-            deconv(512, 256), nn.BatchNorm2d(256), lrelu(),                     # 4 -> 8
-            deconv(256, 128), nn.BatchNorm2d(128), lrelu(),                     # 8 -> 16
-            deconv(128, 64), nn.BatchNorm2d(64), lrelu(),                       # 16 -> 32
+        super().__init__(cfg, nn.Sequential(
+            nn.Linear(cfg.z_dim + cfg.dec_noise, 1024), BatchNorm1d(1024), lrelu(),
+            nn.Linear(1024, 512 * 4 * 4), Unflatten(1, (512, 4, 4)), BatchNorm2d(512), lrelu(),
+            deconv(512, 256), BatchNorm2d(256), lrelu(),                        # 4 -> 8
+            deconv(256, 128), BatchNorm2d(128), lrelu(),                        # 8 -> 16
+            deconv(128, 64), BatchNorm2d(64), lrelu(),                          # 16 -> 32
             deconv(64, 3), nn.Tanh(),                                            # 32 -> 64
-        )
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(with_noise(z, self.noise))
+        ))
 
 
 class Critic(JointCritic):
@@ -72,6 +68,6 @@ class Critic(JointCritic):
     def __init__(self, cfg: ModelConfig):
         x_net = nn.Sequential(
             *critic_convs(cfg, [critic_channels(cfg, 3), 64, 128, 256, 512]),    # 64 -> 4
-            nn.Flatten(),
+            Flatten(),
         )
         super().__init__(cfg, x_net, 512 * 4 * 4, 2048)

@@ -1,11 +1,12 @@
 """Table 3 of the sVAE appendix (CIFAR-10, 32x32 RGB in [-1, 1]): encoder, decoder and critic, layer for layer."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..config import ModelConfig
-from .blocks import Encoder as _Encoder, JointCritic, conv_bn, critic_channels, critic_convs, deconv, lrelu, with_noise
+from .blocks import (Decoder as _Decoder, Encoder as _Encoder, JointCritic, conv_bn, critic_channels, critic_convs,
+                     deconv, lrelu)
+from .tuning import BatchNorm2d, Flatten, Unflatten
 
 X_SHAPE = (3, 32, 32)
 
@@ -23,12 +24,12 @@ class Encoder(_Encoder):
         super().__init__(cfg, nn.Sequential(
             *conv_bn(3 + cfg.enc_noise, 32, act=lrelu), *conv_bn(32, 64, act=lrelu),
             *conv_bn(64, 128, act=lrelu), *conv_bn(128, 256, act=lrelu),                       # 32 -> 2
-            nn.Flatten(),
+            Flatten(),
             nn.Linear(256 * 2 * 2, 512), lrelu(),
         ), 512)
 
 
-class Decoder(nn.Module):
+class Decoder(_Decoder):
     """z -> x (B,3,32,32) in [-1, 1].  [z, noise] -> MLP 8192 (= 512x4x4) -> deconv 256, 128 -> deconv 3, tanh.
 
     "MP output 8192" is read as MLP (a typo: there is nothing to pool). Its BN acts per channel after the
@@ -40,18 +41,13 @@ class Decoder(nn.Module):
     out_range = (-1.0, 1.0)
 
     def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        self.noise = cfg.dec_noise
-        self.net = nn.Sequential(
-            nn.Linear(cfg.z_dim + cfg.dec_noise, 512 * 4 * 4), nn.Unflatten(1, (512, 4, 4)),
-            nn.BatchNorm2d(512), lrelu(),
-            deconv(512, 256), nn.BatchNorm2d(256), nn.ReLU(),                   # 4 -> 8
-            deconv(256, 128), nn.BatchNorm2d(128), nn.ReLU(),                   # 8 -> 16
+        super().__init__(cfg, nn.Sequential(
+            nn.Linear(cfg.z_dim + cfg.dec_noise, 512 * 4 * 4), Unflatten(1, (512, 4, 4)),
+            BatchNorm2d(512), lrelu(),
+            deconv(512, 256), BatchNorm2d(256), nn.ReLU(),                      # 4 -> 8
+            deconv(256, 128), BatchNorm2d(128), nn.ReLU(),                      # 8 -> 16
             deconv(128, 3), nn.Tanh(),                                           # 16 -> 32
-        )
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(with_noise(z, self.noise))
+        ))
 
 
 class Critic(JointCritic):
@@ -67,6 +63,6 @@ class Critic(JointCritic):
     def __init__(self, cfg: ModelConfig):
         x_net = nn.Sequential(
             *critic_convs(cfg, [critic_channels(cfg, 3), 64, 128, 256, 512]),    # 32 -> 2
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),                               # 512x2x2 -> 512
+            nn.AdaptiveAvgPool2d(1), Flatten(),                                  # 512x2x2 -> 512
         )
         super().__init__(cfg, x_net, 512, 512)

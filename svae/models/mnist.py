@@ -1,11 +1,12 @@
 """Table 1 of the sVAE appendix (MNIST, 28x28 gray in [0, 1]): encoder, decoder and critic, layer for layer."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..config import ModelConfig
-from .blocks import Encoder as _Encoder, JointCritic, conv_bn, critic_channels, critic_convs, deconv, with_noise
+from .blocks import (Decoder as _Decoder, Encoder as _Encoder, JointCritic, conv_bn, critic_channels, critic_convs,
+                     deconv)
+from .tuning import BatchNorm1d, BatchNorm2d, Flatten, Unflatten
 
 X_SHAPE = (1, 28, 28)
 
@@ -23,12 +24,12 @@ class Encoder(_Encoder):
         super().__init__(cfg, nn.Sequential(
             *conv_bn(1 + cfg.enc_noise, 16),                                     # 28 -> 14
             *conv_bn(16, 32),                                                    # 14 -> 7
-            nn.Flatten(),
+            Flatten(),
             nn.Linear(32 * 7 * 7, 784), nn.BatchNorm1d(784), nn.ReLU(),
         ), 784)
 
 
-class Decoder(nn.Module):
+class Decoder(_Decoder):
     """z -> x (B,1,28,28) in [0, 1].  MLP 1024 -> MLP 3136 (= 64x7x7) -> deconv 64 -> deconv 1 -> sigmoid.
 
     The table's last row "5x5 deconv. 1 ReLU, stride 2, sigmoid" is read as a sigmoid output with no ReLU
@@ -41,17 +42,12 @@ class Decoder(nn.Module):
     out_range = (0.0, 1.0)
 
     def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        self.noise = cfg.dec_noise
-        self.net = nn.Sequential(
-            nn.Linear(cfg.z_dim + cfg.dec_noise, 1024), nn.BatchNorm1d(1024), nn.ReLU(),
-            nn.Linear(1024, 64 * 7 * 7), nn.Unflatten(1, (64, 7, 7)), nn.BatchNorm2d(64), nn.ReLU(),
-            deconv(64, 64), nn.BatchNorm2d(64), nn.ReLU(),                      # 7 -> 14
+        super().__init__(cfg, nn.Sequential(
+            nn.Linear(cfg.z_dim + cfg.dec_noise, 1024), BatchNorm1d(1024), nn.ReLU(),
+            nn.Linear(1024, 64 * 7 * 7), Unflatten(1, (64, 7, 7)), BatchNorm2d(64), nn.ReLU(),
+            deconv(64, 64), BatchNorm2d(64), nn.ReLU(),                         # 7 -> 14
             deconv(64, 1), nn.Sigmoid(),                                         # 14 -> 28
-        )
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(with_noise(z, self.noise))
+        ))
 
 
 class Critic(JointCritic):
@@ -68,6 +64,6 @@ class Critic(JointCritic):
     def __init__(self, cfg: ModelConfig):
         x_net = nn.Sequential(
             *critic_convs(cfg, [critic_channels(cfg, 1), 32, 64, 128]),          # 28 -> 4
-            nn.Flatten(),
+            Flatten(),
         )
         super().__init__(cfg, x_net, 128 * 4 * 4, 1024)

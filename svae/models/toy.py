@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from .blocks import Encoder as _Encoder, mlp, with_noise
+from .blocks import Decoder as _Decoder, Encoder as _Encoder, mlp
 
 X_DIM = 2
 X_SHAPE = (X_DIM,)
@@ -16,16 +16,11 @@ class Encoder(_Encoder):
         super().__init__(cfg, mlp([X_DIM + cfg.enc_noise] + [cfg.hidden] * cfg.layers, last_act=True), cfg.hidden)
 
 
-class Decoder(nn.Module):
+class Decoder(_Decoder):
     out_range = None  # data coordinates, unbounded
 
     def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        self.noise = cfg.dec_noise
-        self.net = mlp([cfg.z_dim + cfg.dec_noise] + [cfg.hidden] * cfg.layers + [X_DIM])
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(with_noise(z, self.noise))
+        super().__init__(cfg, mlp([cfg.z_dim + cfg.dec_noise] + [cfg.hidden] * cfg.layers + [X_DIM]))
 
 
 class Critic(nn.Module):
