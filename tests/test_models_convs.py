@@ -1,4 +1,4 @@
-"""The CPU conv forms (polyphase, GEMM) compute what nn.Conv2d / nn.ConvTranspose2d compute, with their parameters."""
+"""The CPU conv forms (polyphase, GEMM, bias apart) compute what nn.Conv2d / nn.ConvTranspose2d compute, with their parameters."""
 import copy
 
 import pytest
@@ -9,6 +9,7 @@ from svae.config import validate
 from svae.model import Model
 from svae.models import x_shape
 from svae.models.convs import Conv2d, ConvTranspose2d, conv_weight, deconv_weight, use_fast_convs
+from svae.models.tuning import use_channels_last
 from svae.presets import get_preset
 
 
@@ -62,7 +63,7 @@ DECONVS = [  # (in, out, input size, form)
     (6, 2, 14, "polyphase"),
     (6, 5, 4, "gemm"),         # CIFAR-10's and CelebA's first decoder deconv: 4x4 -> 8x8
     (6, 5, 2, "gemm"),
-    (6, 5, 7, "direct"),       # MNIST's 7x7 -> 14x14
+    (6, 5, 7, "direct"),       # MNIST's 7x7 -> 14x14 (NCHW; NHWC adds its bias apart)
 ]
 
 
@@ -74,13 +75,28 @@ def test_deconv_forms_match_the_direct_kernel(cin, cout, size, form, channels_la
     x = torch.randn(3, cin, size, size)
     if channels_last:
         layer, x = layer.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+        form = "bias_apart" if form == "direct" else form
     y = _both_forms(layer, x, form)
     assert y.shape[-2:] == (2 * size, 2 * size)
+    if channels_last:
+        assert y.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_bias_apart_only_where_there_is_a_bias_and_not_for_an_output_size():
+    layer = ConvTranspose2d(6, 5, 5, stride=2, padding=2, output_padding=1).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 6, 7, 7).contiguous(memory_format=torch.channels_last)
+    assert layer.form(x) == "bias_apart"
+    # an explicit output_size takes nn.ConvTranspose2d's own path, with its checks and the same values
+    torch.testing.assert_close(layer(x, output_size=[14, 14]), layer(x), atol=1e-5, rtol=1e-5)
+    plain = ConvTranspose2d(6, 5, 5, stride=2, padding=2, output_padding=1, bias=False)
+    assert plain.to(memory_format=torch.channels_last).form(x) == "direct"
 
 
 @pytest.mark.parametrize("layer,size", [(Conv2d(1, 4, 5, stride=2, padding=2), 8), (Conv2d(6, 4, 5, stride=2, padding=2), 4),
                                         (ConvTranspose2d(6, 1, 5, stride=2, padding=2, output_padding=1), 4),
-                                        (ConvTranspose2d(6, 4, 5, stride=2, padding=2, output_padding=1), 4)])
+                                        (ConvTranspose2d(6, 4, 5, stride=2, padding=2, output_padding=1), 4),
+                                        (ConvTranspose2d(6, 4, 5, stride=2, padding=2, output_padding=1)
+                                         .to(memory_format=torch.channels_last), 7)])  # bias_apart
 def test_forms_under_bf16_autocast_give_the_direct_kernels_dtype(layer, size):
     x = torch.randn(2, layer.in_channels, size, size)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -119,7 +135,7 @@ def test_state_dict_is_that_of_the_plain_layers():
     assert deconv.state_dict().keys() == nn.ConvTranspose2d(4, 1, 5, 2, 2, 1).state_dict().keys()
 
 
-def _forms_used(model):
+def _forms_used(model, layout=torch.contiguous_format):
     """{network: sorted forms its conv layers took} in one training-mode forward of each network."""
     used: dict[str, list[str]] = {}
     handles = []
@@ -128,7 +144,7 @@ def _forms_used(model):
             if isinstance(m, (Conv2d, ConvTranspose2d)):
                 handles.append(m.register_forward_pre_hook(
                     lambda mod, args, n=net_name: used.setdefault(n, []).append(mod.form(args[0]))))
-    x = torch.rand(4, *x_shape(model.cfg.model.arch))
+    x = torch.rand(4, *x_shape(model.cfg.model.arch)).contiguous(memory_format=layout)
     z = model.sample_prior(4)
     model.encoder(x), model.decoder(z), model.critic(x, z)
     for h in handles:
@@ -143,6 +159,8 @@ def test_the_paper_networks_take_the_forms_measured_faster():
     cifar = Model(validate(get_preset("cifar10-svae-r")))
     assert _forms_used(cifar) == {"encoder": ["direct"] * 3 + ["gemm"], "decoder": ["direct", "direct", "gemm"],
                                   "critic": ["direct"] * 3 + ["gemm"]}
+    use_channels_last(mnist, True)  # as the MNIST presets train (train.channels_last)
+    assert _forms_used(mnist, torch.channels_last)["decoder"] == ["bias_apart", "polyphase"]
     use_fast_convs(mnist, False)
     assert set(sum(_forms_used(mnist).values(), [])) == {"direct"}
 
@@ -165,7 +183,10 @@ def test_paper_networks_compute_the_same_either_way(preset):
 @pytest.mark.parametrize("make,size", [(lambda: Conv2d(1, 4, 5, stride=2, padding=2), 8),
                                        (lambda: Conv2d(6, 4, 5, stride=2, padding=2), 4),
                                        (lambda: ConvTranspose2d(6, 1, 5, stride=2, padding=2, output_padding=1), 4),
-                                       (lambda: ConvTranspose2d(6, 4, 5, stride=2, padding=2, output_padding=1), 4)])
+                                       (lambda: ConvTranspose2d(6, 4, 5, stride=2, padding=2, output_padding=1), 4),
+                                       (lambda: ConvTranspose2d(6, 4, 5, stride=2, padding=2, output_padding=1), 7),
+                                       (lambda: ConvTranspose2d(6, 4, 5, stride=2, padding=2, output_padding=1)
+                                        .to(memory_format=torch.channels_last), 7)])  # direct, bias_apart
 def test_spectral_norm_runs_one_power_iteration_per_call_in_every_form(make, size):
     """The critic_norm=spectral critics: a form that read the weight twice would run two power iterations."""
     torch.manual_seed(0)
