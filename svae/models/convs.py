@@ -128,7 +128,7 @@ class ConvTranspose2d(nn.ConvTranspose2d):
         form, layout = self.form(x, weight), _layout(x, weight)
         if form in ("direct", "bias_apart"):
             # oneDNN's bias gradient for an NHWC transposed conv is slow (MNIST's 64 -> 64 layer: 8.5 ms of its
-            # 46 ms weight + bias gradient; a sum takes 0.3): the bias is added apart, in place (the kernel's
+            # 45 ms weight + bias gradient; a sum takes 0.3): the bias is added apart, in place (the kernel's
             # backward keeps x and the weight, not y), and autograd sums its gradient
             op = self._output_padding(x, None, self.stride, self.padding, self.kernel_size, 2, self.dilation)
             y = F.conv_transpose2d(x, weight, self.bias if form == "direct" else None, self.stride, self.padding, op,
