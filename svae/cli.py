@@ -106,6 +106,20 @@ def _parser() -> argparse.ArgumentParser:
                    help="any configuration key, e.g. --set train.precision=bf16 (repeatable)")
     b.add_argument("--json", action="store_true", help="print the figures as one JSON object")
 
+    cv = sub.add_parser("curves", help="draw the learning curves of runs (one colour each) into a PNG")
+    cv.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    cv.add_argument("--out", required=True, help="FILE.png")
+
+    st = sub.add_parser("study", help="a grid of presets x lambdas x seeds x variants from a YAML file (studies/)")
+    st.add_argument("action", choices=["run", "summary", "list"],
+                    help="run: train what is unfinished, then summarise; summary: the table and curves only; "
+                         "list: the runs and whether each is finished")
+    st.add_argument("file", help="the study, e.g. studies/mnist-recipe.yaml")
+    st.add_argument("--out", help="study folder (default: runs/<study name>)")
+    st.add_argument("--jobs", type=int, default=1, help="runs trained at once (each one process)")
+    st.add_argument("--only", help="comma-separated variants to run (default: all)")
+    st.add_argument("--data-dir", help="folder with the dataset files")
+
     rp = sub.add_parser("report", help="markdown table of run directories (model, lambda, IS, MSE, ...)")
     rp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories, or sweep folders holding them")
     rp.add_argument("--out", help="write the table to FILE.md as well as printing it")
@@ -234,6 +248,8 @@ def _dispatch(a: argparse.Namespace) -> int:
         return 0
     if a.command == "bench":
         return _bench(a)
+    if a.command in ("curves", "study"):
+        return _study_command(a)
     if a.command in ("classifier", "score", "sweep", "report"):
         return _evaluation_command(a)
     _check_device(a.device)
@@ -282,6 +298,39 @@ def _bench(a: argparse.Namespace) -> int:
         data = load_dataset(cfg.data)
     result = bench(cfg, steps=a.steps, warmup=a.warmup, reference=not a.no_reference, eval_n=a.eval_n, data=data)
     print(json.dumps(result, indent=2) if a.json else format_result(result))
+    return 0
+
+
+def _study_command(a: argparse.Namespace) -> int:
+    """curves / study: learning curves of runs, and grids of runs from a study file."""
+    if a.command == "curves":
+        from .viz import curves
+
+        missing = [d for d in a.run_dirs if not (Path(d) / "metrics.jsonl").is_file()]
+        if missing:
+            raise UsageError(f"{missing[0]}: no metrics.jsonl (not a run directory)")
+        print(curves(a.run_dirs, a.out))
+        return 0
+    from . import study as studies
+
+    study = studies.Study.load(a.file)
+    out = Path(a.out or f"runs/{study.name}")
+    if a.jobs < 1:
+        raise UsageError(f"--jobs {a.jobs}: must be >= 1")
+    only = [v.strip() for v in a.only.split(",")] if a.only else None
+    if only and set(only) - set(study.variants):
+        raise UsageError(f"--only {a.only!r}: the study's variants are {', '.join(study.variants)}")
+    if a.action == "list":
+        for run in study.runs(out):
+            print(f"{'finished' if run.finished else 'to do   '}  {run.dir}")
+        return 0
+    if a.action == "run":
+        rows = studies.run_study(study, out, a.jobs, a.data_dir, only,
+                                 log=lambda msg: print(msg, file=sys.stderr, flush=True))
+        failed = [r for r in rows if r["status"].startswith("failed")]
+        for r in failed:
+            print(f"svae: {r['run_dir']}: {r['status']}", file=sys.stderr)
+    print(studies.summarise(study, out), end="")
     return 0
 
 

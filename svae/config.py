@@ -23,8 +23,12 @@ ESTIMATORS = ("joint", "marginal")
 ENCODER_HEADS = ("deterministic", "gaussian")
 CRITIC_INPUTS = ("joint", "pair")
 CRITIC_HEADS = ("linear", "mlp")
-CRITIC_STYLES = ("table", "dcgan")
+CRITIC_STYLES = ("table", "dcgan", "lrelu")
 CRITIC_NORMS = ("batch", "none", "spectral")
+CRITIC_BN = ("joint", "apart")
+INITS = ("default", "xavier")
+DECODER_BNS = ("channels", "units")
+GEN_LOSSES = ("model", "probability")
 REDUCTIONS = ("mean", "sum")
 Z_ACTIVATIONS = ("auto", "none", "tanh")
 SOURCES = ("auto", "npz", "raw", "download")
@@ -55,9 +59,21 @@ class ModelConfig:
     hidden: int = 256  # toy MLP width
     layers: int = 2  # toy MLP depth
     critic_head: str = "linear"  # after concatenating x and z features: the tables' one Linear, or an MLP
-    critic_style: str = "table"  # image critics' convs: the tables' BN + ReLU, or DCGAN's (no BN first, leaky)
+    # image critics' convs: the tables' BN + ReLU, DCGAN's (no BN on the first, leaky ReLU), or lrelu (BN on every conv,
+    # leaky ReLU: the authors' scripts)
+    critic_style: str = "table"
     critic_input: str = "joint"  # image critics: one image per pair, or (pair) an image and its partner stacked
     critic_norm: str = "batch"  # image critics' convs: the tables' BN, none, or spectral normalisation (every layer)
+    # critic BatchNorm in training: one batch of encoder and decoder pairs (joint), or each joint's pairs normalised
+    # by their own statistics (apart), as two separate critic calls do (the authors' TF scripts)
+    critic_bn: str = "joint"
+    critic_x_noise: int = 0  # image critics: noise channels concatenated to the image (the authors' scripts: 1)
+    critic_z_noise: int = 0  # image critics: noise dims concatenated to z (the authors' scripts: 20)
+    # the BN of the decoder's MLP layer that feeds the deconvs: per channel after the reshape to a map (channels, as a
+    # conv layer), or over its units before it (units, Table 1's "MLP output 3136, BN"; per channel, the decoder can
+    # make every sample alike and ALI collapses: docs/recipe.md)
+    decoder_bn: str = "channels"
+    init: str = "default"  # weights: torch's defaults, or Xavier-uniform with zero biases (the authors' scripts)
     critic_dropout: float = 0.0  # image critics: dropout after each hidden activation (ALI's discriminators used 0.2)
 
 
@@ -70,6 +86,9 @@ class ObjectiveConfig:
     vae_sigma: float = 0.1  # VAE: std of the Gaussian (scale of the Laplace) likelihood
     rec_reduction: str = "mean"  # rec terms: mean over elements, or sum per example (log-likelihood scale)
     z_weight: float = 1.0  # rec_z's weight beside rec_x: lam * (rec_x + z_weight * rec_z)
+    # encoder+decoder adversarial loss: each model's own (ALI's non-saturating softplus, sVAE's raw logits), or
+    # probability: mean sigmoid(f(x, E(x))) - mean sigmoid(f(G(z), z)) for every adversarial model (the authors' scripts)
+    gen_loss: str = "model"
 
 
 @dataclass
@@ -91,6 +110,9 @@ class TrainConfig:
     on_divergence: str = "stop"  # NaN/inf loss or parameter: stop, or rollback to the last checkpoint
     rollback_lr_factor: float = 0.5  # rollback multiplies the learning rate of every optimiser by this
     max_rollbacks: int = 3  # after this many rollbacks in a run, a divergence stops it
+    probe_every: int = -1  # steps between learning-curve probes (metrics.jsonl, curves.png); -1: once an epoch, 0: never
+    probe_samples: int = 2000  # samples behind a probe's IS
+    probe_test: int = 1000  # test images (points) behind a probe's MSE
     eval_samples: int = 10000
     eval_splits: int = 10
     # speed (docs/speed.md): how a step is computed, never which losses it minimises
@@ -229,6 +251,10 @@ def validate(cfg: Config) -> Config:
     _choice("model.critic_head", m.critic_head, CRITIC_HEADS)
     _choice("model.critic_style", m.critic_style, CRITIC_STYLES)
     _choice("model.critic_norm", m.critic_norm, CRITIC_NORMS)
+    _choice("model.critic_bn", m.critic_bn, CRITIC_BN)
+    _choice("model.init", m.init, INITS)
+    _choice("model.decoder_bn", m.decoder_bn, DECODER_BNS)
+    _choice("objective.gen_loss", o.gen_loss, GEN_LOSSES)
     _choice("objective.rec_reduction", o.rec_reduction, REDUCTIONS)
     _choice("objective.kind", o.kind, OBJECTIVES)
     _choice("objective.rec", o.rec, REC_DISTANCES)
@@ -247,11 +273,16 @@ def validate(cfg: Config) -> Config:
                      ("objective.vae_sigma", o.vae_sigma)):
         _positive(key, val)
     for key, val in (("model.enc_noise", m.enc_noise), ("model.dec_noise", m.dec_noise),
+                     ("model.critic_x_noise", m.critic_x_noise), ("model.critic_z_noise", m.critic_z_noise),
                      ("objective.lam", o.lam), ("objective.z_weight", o.z_weight),
                      ("train.epochs", t.epochs), ("train.steps", t.steps),
                      ("train.threads", t.threads), ("train.ckpt_every", t.ckpt_every), ("data.limit", d.limit),
                      ("train.keep_ckpts", t.keep_ckpts), ("train.max_rollbacks", t.max_rollbacks)):
         _positive(key, val, allow_zero=True)
+    if t.probe_every < -1:
+        raise ConfigError(f"train.probe_every: -1 (once an epoch), 0 (never) or a number of steps, got {t.probe_every}")
+    for key, val in (("train.probe_samples", t.probe_samples), ("train.probe_test", t.probe_test)):
+        _positive(key, val)
     if not 0 <= m.critic_dropout < 1:
         raise ConfigError(f"model.critic_dropout: must lie in [0, 1), got {m.critic_dropout}")
     if not 0 < t.rollback_lr_factor < 1:
@@ -264,6 +295,11 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("objective.kind 'vae' needs model.encoder_head 'gaussian'")
     if o.kind == "vae" and m.prior != "normal":
         raise ConfigError("objective.kind 'vae' needs model.prior 'normal' (its KL is the closed form for N(0, I))")
+    if m.arch == "toy" and (m.critic_x_noise or m.critic_z_noise or m.critic_style != "table"):
+        raise ConfigError("model.critic_x_noise, critic_z_noise and critic_style apply to the image critics; "
+                          "the toy's critic is an MLP")
+    if o.estimator == "marginal" and o.gen_loss != "model":
+        raise ConfigError("objective.gen_loss 'probability' needs objective.estimator 'joint'")
     if o.estimator == "marginal" and not (o.kind == "svae_r" and o.lam > 0):
         # the likelihood terms are half of the two-critic estimate of L_xz, so they cannot be dropped
         raise ConfigError("objective.estimator 'marginal' needs objective.kind 'svae_r' with objective.lam > 0")

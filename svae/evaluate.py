@@ -136,3 +136,50 @@ def _inception_scores(samples01, x01, splits: int) -> dict[str, Any]:
     out.update({"fid": fid(feats, inception_outputs(net, x01)[0]), "is_classifier": "inception-v3",
                 "inception_weights": info["weights"], "inception_sha256": info["sha256"]})
     return out
+
+
+class Probe:
+    """The cheap evaluation behind learning curves (train.probe_every): IS of a few thousand samples, test MSE of
+    the first test images, class coverage and ambiguity. Never Inception (seconds per image on a CPU): the exact
+    posterior on the toy, the domain's own classifier on MNIST and CIFAR-10 (when trained), MSE alone otherwise.
+    The classifier is loaded once; each call forks the RNG, so training draws the same noise with or without it."""
+
+    def __init__(self, data: Dataset, n_samples: int = 2000, n_test: int = 1000, seed: int = 0):
+        from .metrics.classifier import MetricError
+
+        self.data, self.n_samples, self.seed = data, n_samples, seed
+        self.x_test = data.x_test[:n_test]
+        self.scorer = None
+        if data.name in clf.DOMAINS:
+            try:
+                self.scorer = clf.load(data.name).net
+            except MetricError:
+                pass
+
+    @torch.no_grad()
+    def __call__(self, model: Model) -> dict[str, Any]:
+        start, was_training = time.perf_counter(), model.training
+        model.eval()
+        try:
+            with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):
+                torch.manual_seed(self.seed)
+                samples = model.sample(self.n_samples)
+                x = to_model(self.x_test.to(model.device), model.out_range)
+                x_rec = model.reconstruct(x)
+        finally:
+            model.train(was_training)
+        if self.data.name == "toy":
+            probs = toy_data.posterior(samples.cpu())
+            mse = float(((x - x_rec).pow(2).sum(dim=1)).mean())  # squared distance per point, as eval.json
+        else:
+            x01, rec01 = to_unit(x, model.out_range).cpu(), to_unit(x_rec, model.out_range).cpu()
+            mse = float((x01 - rec01).pow(2).mean()) * 4.0  # per pixel on [-1, 1], as eval.json
+            probs = None if self.scorer is None else clf.predict(self.scorer, to_unit(samples, model.out_range).cpu())
+        out: dict[str, Any] = {"probe_mse": mse}
+        if probs is not None:
+            spread = class_spread(probs)
+            out.update({"probe_is": inception_score(probs, 1)[0], "probe_coverage": spread["marginal_entropy"],
+                        "probe_ambiguity": spread["conditional_entropy"],
+                        "probe_min_class": min(spread["class_fractions"])})
+        out["probe_seconds"] = round(time.perf_counter() - start, 3)
+        return out

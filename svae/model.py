@@ -16,7 +16,7 @@ from .objectives import Objective
 def objective_from(cfg: Config) -> Objective:
     o = cfg.objective
     return Objective(kind=o.kind, lam=o.lam, rec=o.rec, estimator=o.estimator, vae_sigma=o.vae_sigma,
-                     rec_reduction=o.rec_reduction, z_weight=o.z_weight)
+                     rec_reduction=o.rec_reduction, z_weight=o.z_weight, gen_loss=o.gen_loss)
 
 
 class Model(nn.Module):

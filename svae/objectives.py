@@ -30,6 +30,12 @@ def svae_generator_loss(logit_q: torch.Tensor, logit_p: torch.Tensor) -> torch.T
     return logit_q.mean() - logit_p.mean()
 
 
+def probability_generator_loss(logit_q: torch.Tensor, logit_p: torch.Tensor) -> torch.Tensor:
+    """The authors' scripts' encoder+decoder loss, on the critic's probabilities rather than its logits:
+    mean sigmoid(f(x, E(x))) - mean sigmoid(f(G(z), z)). Bounded, and its gradient fades where the critic is sure."""
+    return torch.sigmoid(logit_q).mean() - torch.sigmoid(logit_p).mean()
+
+
 def distance(a: torch.Tensor, b: torch.Tensor, kind: str = "l2", reduction: str = "mean") -> torch.Tensor:
     """Squared (l2, Gaussian) or absolute (l1, Laplace) error: the mean over every element ("mean", lambda
     comparable across data sizes), or summed over each example's elements and averaged over the batch ("sum",
@@ -88,6 +94,7 @@ class Objective:
     vae_sigma: float = 0.1
     rec_reduction: str = "mean"
     z_weight: float = 1.0  # rec_z beside rec_x: the ratio of the two likelihoods' precisions
+    gen_loss: str = "model"  # or "probability": probability_generator_loss for every adversarial model
 
     def rec_distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return distance(a, b, self.rec, self.rec_reduction)
@@ -111,6 +118,8 @@ class Objective:
         """Encoder+decoder loss from the critic(s): ALI's non-saturating form or sVAE's plug-in KL."""
         if self.estimator == "marginal":
             return marginal_generator_loss(logit_q, logit_p)
+        if self.gen_loss == "probability":
+            return probability_generator_loss(logit_q, logit_p)
         if self.kind in ("ali", "alice"):
             return ali_generator_loss(logit_q, logit_p)
         return svae_generator_loss(logit_q, logit_p)

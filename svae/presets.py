@@ -29,15 +29,21 @@ def _base(dataset: str) -> Config:
         # batch_decoder: G(z) and G(E(x)) in one call, 3% faster a step here (docs/speed.md).
         return Config(DataConfig("toy"), ModelConfig("toy", z_dim=2, enc_noise=2, dec_noise=2),
                       ObjectiveConfig(), TrainConfig(epochs=100, batch_size=128, lr=1e-3, critic_steps=1,
-                                                     gen_steps=5, log_every=100, batch_decoder=True))
+                                                     gen_steps=5, log_every=100, batch_decoder=True,
+                                                     # a probe costs about two steps here: every 10 epochs, 1%
+                                                     probe_every=160))
     if dataset == "mnist":
         # Table 1 has no noise: deterministic encoder and decoder; latent size 64 as the related scripts;
         # batch 100, Adam 2e-4 (0.5, 0.999), one critic step per generator step.
         # 4 epochs (2,400 steps) fit the 20-minute budget of docs/mnist.md on a 2-core CPU (about 0.4 s a step);
         # channels_last and batch_decoder measured faster for these networks on CPU (docs/speed.md, ablation;
         # batch_decoder is slower for the CIFAR-10 and CelebA decoders, which keep it off); checkpoints every 500.
-        return Config(DataConfig("mnist"), ModelConfig("mnist", z_dim=64, enc_noise=0, dec_noise=0),
-                      ObjectiveConfig(), TrainConfig(epochs=4, batch_size=100, lr=2e-4, log_every=100,
+        # decoder_bn "units": the table's "MLP output 3136, BN" over its units; per channel, the decoder makes every
+        # sample alike within 50 steps and ALI collapses (docs/recipe.md). z_weight 0.01 for every model: rec_z at the
+        # weight of rec_x makes the decoder hide z in high-frequency speckle that the encoder reads back (docs/mnist.md);
+        # ALI and sVAE (lambda 0) do not use it, and it is set for them too so that one recipe serves every model.
+        return Config(DataConfig("mnist"), ModelConfig("mnist", z_dim=64, enc_noise=0, dec_noise=0, decoder_bn="units"),
+                      ObjectiveConfig(z_weight=0.01), TrainConfig(epochs=4, batch_size=100, lr=2e-4, log_every=100,
                                                      ckpt_every=500, channels_last=True, batch_decoder=True))
     if dataset == "cifar10":
         # Table 3: noise on the encoder's image (one channel) and the decoder's z (20 dims, as the ALICE
@@ -73,11 +79,6 @@ def _make(dataset: str, model: str) -> Config:
         # lambda = 1 is 784 times weaker on MNIST and the decoder collapses to one dark image within 500
         # steps (docs/mnist.md has the measurements). The toy keeps the mean over its 2 coordinates.
         cfg.objective.rec_reduction = "sum"
-    if dataset == "mnist" and model in ("alice", "svae-r"):
-        # rec_z at the weight of rec_x makes the decoder hide z in high-frequency speckle that the encoder reads
-        # back (samples turn to speckled strokes); 1e-2 keeps the term and gives clean strokes at 600 steps,
-        # 0.1 still speckles (docs/mnist.md). z_weight is the ratio of the two Gaussian likelihoods' precisions.
-        cfg.objective.z_weight = 0.01
     if dataset == "toy" and model in ("ali", "svae"):
         # Measured (METHOD.md section 7, docs/toy.md): without a reconstruction term 5 generator steps
         # per critic step let the generator run away (collapse); 1:1 trains.

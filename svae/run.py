@@ -15,7 +15,7 @@ from . import __version__, distributed
 from .checkpoint import find_checkpoint, load_checkpoint, run_checkpoint
 from .config import Config, ConfigError
 from .data import Dataset, load_dataset, to_model, to_unit
-from .evaluate import evaluate
+from .evaluate import Probe, evaluate
 from .model import Model
 from .trainer import Trainer
 from . import viz
@@ -26,7 +26,7 @@ RESUMABLE_CHANGES = {"train.epochs", "train.steps", "train.device", "train.threa
                      "train.ckpt_every", "train.eval_samples", "train.eval_splits", "data.data_dir", "data.source",
                      "train.keep_ckpts", "train.on_divergence", "train.rollback_lr_factor", "train.max_rollbacks",
                      "train.channels_last", "train.compile", "train.fast_convs", "train.inplace_acts",
-                     "train.batch_decoder"}
+                     "train.batch_decoder", "train.probe_every", "train.probe_samples", "train.probe_test"}
 
 
 class RunError(RuntimeError):
@@ -114,12 +114,18 @@ def _train(cfg: Config, out: Path, resume: bool, force: bool, run_eval: bool, pr
     if world.main:
         out.mkdir(parents=True, exist_ok=True)
         _write_atomic(out / "config.yaml", cfg.save)
-    trainer = Trainer(model, data, cfg, run_dir=out if world.main else None, world=world)
+    probe = (Probe(data, cfg.train.probe_samples, cfg.train.probe_test)
+             if world.main and cfg.train.probe_every else None)
+    trainer = Trainer(model, data, cfg, run_dir=out if world.main else None, world=world, probe=probe)
     if ckpt is not None:
         trainer.resume(ckpt)
     elif resume and world.main:
         trainer.drop_metrics_after(0)  # rows of a run killed before its first checkpoint
-    trainer.fit(progress=progress if world.main else False)
+    try:
+        trainer.fit(progress=progress if world.main else False)
+    finally:
+        if world.main and probe is not None:  # also for a run stopped early: its curves so far
+            viz.curves([out], out / "curves.png")
     result = {"steps": trainer.step, "seconds": round(trainer.elapsed, 3)}
     if world.distributed:
         result.update(rank=world.rank, world_size=world.size)

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -44,7 +44,7 @@ class Trainer:
     """
 
     def __init__(self, model: Model, data: Dataset, cfg: Config, run_dir: str | Path | None = None,
-                 world: World | None = None):
+                 world: World | None = None, probe: Callable[[Model], dict[str, Any]] | None = None):
         self.cfg, self.t = cfg, cfg.train
         self.world = world or distributed.current()
         self.device = torch.device(self.t.device)
@@ -60,7 +60,9 @@ class Trainer:
         # the decoder can normalise the two halves apart
         self.batch_decoder = (self.t.batch_decoder and self.objective.adversarial and self.objective.uses_reconstruction
                               and can_split_batch(self.model.decoder))
+        self.critic_bn_apart = cfg.model.critic_bn == "apart" and model.critic is not None
         self.run_dir = Path(run_dir) if run_dir else None
+        self.probe = probe  # learning curves: a cheap evaluation every probe_every steps (evaluate.Probe)
         self.step = 0
         self.elapsed = 0.0  # training seconds over all sessions of this run (resumes included)
         self._clock = time.perf_counter()
@@ -81,6 +83,7 @@ class Trainer:
             raise ConfigError(f"train.batch_size {self.t.batch_size} x {self.world.size} process(es) is larger than "
                               f"the dataset ({n} examples)")
         self.total_steps = self.t.steps or self.t.epochs * self.steps_per_epoch
+        self.probe_every = self.steps_per_epoch if self.t.probe_every == -1 else self.t.probe_every
         self._order: tuple[int, torch.Tensor] | None = None
         self._rng_devices = [self.device] if self.device.type == "cuda" else []
         self.rollbacks = 0  # divergences recovered from so far in this run (kept in checkpoints)
@@ -134,6 +137,14 @@ class Trainer:
     def _critic_logits(self, x, z_hat, x_tilde, z, fixed: bool = False):
         """Critic logits on encoder pairs and decoder pairs, in one forward pass (one batch for BatchNorm)."""
         b = len(x)
+        with contextlib.ExitStack() as apart:
+            if self.critic_bn_apart:  # each half normalised by its own statistics, as two critic calls would
+                for c in (self.model.critic, self.model.critic_p):
+                    if c is not None:
+                        apart.enter_context(split_batch(c, 2))
+            return self._critic_forward(x, z_hat, x_tilde, z, b, fixed)
+
+    def _critic_forward(self, x, z_hat, x_tilde, z, b: int, fixed: bool):
         if self.objective.estimator == "marginal":
             # g_q: (x, E(x)) against (x, z), g_p: (G(z), z) against (x, z); x and z are independent: q(x)p(z)
             g_q = self.net("critic", fixed)(torch.cat([x, x]), torch.cat([z_hat, z])).float()
@@ -289,9 +300,11 @@ class Trainer:
                     bar.n = self.step  # rolled back
                     continue
                 bar.update(1)
-                if log:
+                probe = (self._probe() if self.probe and self.probe_every
+                         and (self.step % self.probe_every == 0 or self.step == end) else {})
+                if log or probe:  # a probe joins the step's log row, or makes a row of its own
                     row = {"step": self.step, "epoch": self.step / self.steps_per_epoch,
-                           **{k: float(v) for k, v in out.items()}, "seconds": round(self._tick(), 3)}
+                           **{k: float(v) for k, v in out.items() if log}, "seconds": round(self._tick(), 3), **probe}
                     history.append(row)
                     self._write_metrics(row)
                     bar.set_postfix({k: f"{row[k]:.3g}" for k in ("loss_critic", "loss_gen") if k in row})
@@ -310,6 +323,14 @@ class Trainer:
             if stop.signum:  # came during the final save: the run is complete, but the caller asked to stop
                 raise Interrupted(stop.signum, self.step, self.ckpt_path if self.run_dir else None)
         return history
+
+    def _probe(self) -> dict[str, Any]:
+        """The learning-curve values of this step; their seconds are kept out of the training time (probe_seconds
+        says what they cost)."""
+        self._tick()
+        values = self.probe(self.model)
+        self._clock = time.perf_counter()
+        return values
 
     def _tick(self) -> float:
         """Add the time since the last tick to self.elapsed (training seconds over every session) and return it."""

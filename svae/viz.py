@@ -98,3 +98,58 @@ def reconstruction_rows(x: torch.Tensor, x_rec: torch.Tensor, nrow: int = 10) ->
 
 def save_reconstruction_grid(x: torch.Tensor, x_rec: torch.Tensor, path: str | Path, nrow: int = 10) -> Path:
     return save_grid(reconstruction_rows(x, x_rec, nrow), path, nrow)
+
+
+# ---------------------------------------------------------------- learning curves
+
+CURVE_PANELS = (  # (title, metrics.jsonl keys drawn in it, log scale): probe rows and training rows
+    ("inception score (probe)", ("probe_is",), False),
+    ("test MSE (probe)", ("probe_mse",), True),
+    ("class coverage H(p(y)) and ambiguity E H(p(y|x))", ("probe_coverage", "probe_ambiguity"), False),
+    ("critic logits: encoder pairs, decoder pairs", ("logit_q", "logit_p"), False),
+)
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    """The rows of a run's metrics.jsonl (a torn last line of a running or killed run is skipped)."""
+    import json
+
+    rows = []
+    path = Path(run_dir) / "metrics.jsonl"
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            pass
+    return [r for r in rows if "event" not in r]
+
+
+def curves(runs: list[str | Path], path: str | Path, labels: list[str] | None = None) -> Path:
+    """Learning curves of one or more runs against epochs, one colour per run: the probe's IS, test MSE, class
+    coverage (solid) and ambiguity (dashed), and the critic's mean logits on encoder (solid) and decoder (dashed)
+    pairs. Panels with nothing to draw say so."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(CURVE_PANELS), figsize=(4.2 * len(CURVE_PANELS), 3.6))
+    labels = labels or [Path(r).name for r in runs]
+    for i, (run, label) in enumerate(zip(runs, labels)):
+        rows = read_metrics(run)
+        color = f"C{i % 10}"
+        for ax, (_, keys, _log) in zip(axes, CURVE_PANELS):
+            for key, style in zip(keys, ("-", "--")):
+                pts = [(r["epoch"], r[key]) for r in rows if r.get(key) is not None]
+                if pts:
+                    ax.plot(*zip(*pts), style, color=color, lw=1.2, label=label if style == "-" else None,
+                            marker="o" if len(pts) < 12 else None, ms=3)
+    for ax, (title, _keys, log) in zip(axes, CURVE_PANELS):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("epoch")
+        if not ax.lines:
+            ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes, color="0.5")
+        elif log:
+            ax.set_yscale("log")
+    if len(runs) > 1 or labels != [Path(r).name for r in runs]:
+        axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return Path(path)

@@ -26,14 +26,17 @@ def test_preset_trains_evaluates_and_draws(name, tmp_path):
     cfg = get_preset(name)
     cfg.train.batch_size, cfg.train.steps, cfg.train.log_every = 4, 2, 1
     cfg.train.eval_samples, cfg.train.eval_splits = 20, 2
+    cfg.train.probe_samples, cfg.train.probe_test = 20, 8
     if cfg.data.name == "toy":
         cfg.model.hidden = 16
     result = train(cfg, tmp_path / "run", data=synthetic(cfg), progress=False)
     assert result["steps"] == 2 and result["mse"] >= 0 and result["mse_random"] > 0
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and all(torch.isfinite(torch.tensor(r["loss_gen"])) for r in rows)
+    assert "probe_mse" not in rows[0] and rows[1]["probe_mse"] >= 0  # the last step probes (epochs are longer)
     pngs = {p.name for p in (tmp_path / "run").glob("*.png")}
-    assert pngs == ({"toy.png"} if cfg.data.name == "toy" else {"samples.png", "reconstructions.png"})
+    assert pngs == ({"toy.png", "curves.png"} if cfg.data.name == "toy" else {"samples.png", "reconstructions.png",
+                                                                              "curves.png"})
     if cfg.data.name != "toy":
         assert result["mse_range"] == "[-1, 1]" and result["mse"] == pytest.approx(4 * result["mse_01"])
 

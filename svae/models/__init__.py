@@ -34,12 +34,15 @@ class Networks:
 
 def build_networks(cfg: ModelConfig, critics: int = 1) -> Networks:
     """Fresh networks for cfg.arch with `critics` critics (0 for the VAE, 2 for the marginal estimator)."""
+    from .blocks import init_xavier
+
     mod = arch_module(cfg.arch)
+    init = init_xavier if cfg.init == "xavier" else (lambda net: net)
     return Networks(
-        encoder=mod.Encoder(cfg),
-        decoder=mod.Decoder(cfg),
-        critic=mod.Critic(cfg) if critics >= 1 else None,
-        critic_p=mod.Critic(cfg) if critics >= 2 else None,
+        encoder=init(mod.Encoder(cfg)),
+        decoder=init(mod.Decoder(cfg)),
+        critic=init(mod.Critic(cfg)) if critics >= 1 else None,
+        critic_p=init(mod.Critic(cfg)) if critics >= 2 else None,
     )
 
 

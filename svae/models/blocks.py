@@ -14,6 +14,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from .convs import Conv2d, ConvTranspose2d
+from .tuning import BatchNorm1d, BatchNorm2d, Unflatten
 
 
 def sample_prior(n: int, z_dim: int, prior: str, device: torch.device | str = "cpu",
@@ -107,6 +108,17 @@ class Decoder(nn.Module):
         return self.net(with_noise(z, self.noise, self.splits))
 
 
+def init_xavier(net: nn.Module) -> nn.Module:
+    """Xavier-uniform weights and zero biases for every Linear and (transposed) conv: model.init=xavier, as the
+    authors' TensorFlow scripts initialise; BatchNorm keeps its (1, 0)."""
+    for m in net.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return net
+
+
 def mlp(sizes: list[int], act: type[nn.Module] = nn.ReLU, last_act: bool = False) -> nn.Sequential:
     """Linear layers of the given sizes with act between them (and after the last if last_act)."""
     layers: list[nn.Module] = []
@@ -129,7 +141,21 @@ def conv_bn(cin: int, cout: int, k: int = 5, act: Callable[[], nn.Module] = nn.R
     """k x k conv, stride 2, padding (k - 1) // 2 (2 for 5x5, 1 for 4x4: halves exactly, 28 -> 14 -> 7 -> 4,
     64 -> 32 -> ... -> 2), then BN, then the activation (the DCGAN order, as in the ALICE scripts).
     convs.Conv2d is nn.Conv2d, computed faster on CPU where oneDNN is slow (svae/models/convs.py)."""
-    return [Conv2d(cin, cout, k, stride=2, padding=(k - 1) // 2), nn.BatchNorm2d(cout), act()]
+    return [Conv2d(cin, cout, k, stride=2, padding=(k - 1) // 2), BatchNorm2d(cout), act()]
+
+
+def linear_to_map(cfg: ModelConfig, cin: int, shape: tuple[int, int, int], act: Callable[[], nn.Module]) -> list[nn.Module]:
+    """A decoder's MLP layer that feeds its deconvs: Linear to C*H*W units, BN, activation, reshaped to (C, H, W).
+
+    cfg.decoder_bn "units": BN over each of the C*H*W units (BatchNorm1d), as an MLP layer with BN; every unit then
+    varies across the batch, so the decoder cannot map all codes to one image. "channels": BN per channel after
+    the reshape (BatchNorm2d), as a conv layer; the statistics then pool the H*W positions, and a decoder whose
+    Linear output stops depending on z keeps unit variance from its spatial pattern alone: ALI collapses that way
+    on MNIST within 50 steps (docs/recipe.md)."""
+    c, h, w = shape
+    if cfg.decoder_bn == "units":
+        return [nn.Linear(cin, c * h * w), BatchNorm1d(c * h * w), act(), Unflatten(1, shape)]
+    return [nn.Linear(cin, c * h * w), Unflatten(1, shape), BatchNorm2d(c), act()]
 
 
 def deconv(cin: int, cout: int) -> nn.ConvTranspose2d:
@@ -141,7 +167,7 @@ def deconv(cin: int, cout: int) -> nn.ConvTranspose2d:
 def critic_channels(cfg: ModelConfig, channels: int) -> int:
     """Input channels of a critic's image branch: one image per pair (cfg.critic_input == "joint"), or
     ("pair") an image and its partner stacked on the channel dim, for an adversarial reconstruction critic."""
-    return 2 * channels if cfg.critic_input == "pair" else channels
+    return (2 * channels if cfg.critic_input == "pair" else channels) + cfg.critic_x_noise
 
 
 def critic_convs(cfg: ModelConfig, channels: list[int]) -> list[nn.Module]:
@@ -152,13 +178,13 @@ def critic_convs(cfg: ModelConfig, channels: list[int]) -> list[nn.Module]:
     normalisation; "spectral": no BN, and JointCritic puts spectral normalisation on every layer.
     critic_dropout > 0: dropout after each activation, as ALI's discriminators. The options exist because
     the tables' critic overpowers the decoder on MNIST (docs/mnist.md has the measurements)."""
-    dcgan = cfg.critic_style == "dcgan"
+    dcgan, leaky = cfg.critic_style == "dcgan", cfg.critic_style in ("dcgan", "lrelu")
     layers: list[nn.Module] = []
     for i, (cin, cout) in enumerate(zip(channels[:-1], channels[1:])):
         layers.append(Conv2d(cin, cout, 5, stride=2, padding=2))
         if cfg.critic_norm == "batch" and not (dcgan and i == 0):
-            layers.append(nn.BatchNorm2d(cout))
-        layers.append(lrelu() if dcgan else nn.ReLU())
+            layers.append(BatchNorm2d(cout))
+        layers.append(lrelu() if leaky else nn.ReLU())
         if cfg.critic_dropout:
             layers.append(nn.Dropout(cfg.critic_dropout))
     return layers
@@ -185,7 +211,9 @@ class JointCritic(nn.Module):
             return [nn.Dropout(cfg.critic_dropout)] if cfg.critic_dropout else []
 
         self.x_net = x_net
-        self.z_net = nn.Sequential(nn.Linear(cfg.z_dim, z_features), nn.ReLU(), *drop())
+        self.x_noise, self.z_noise = cfg.critic_x_noise, cfg.critic_z_noise
+        self.z_net = nn.Sequential(nn.Linear(cfg.z_dim + cfg.critic_z_noise, z_features),
+                                   lrelu() if cfg.critic_style == "lrelu" else nn.ReLU(), *drop())
         if cfg.critic_head == "linear":
             self.out = nn.Linear(x_features + z_features, 1)
         elif cfg.critic_head == "mlp":
@@ -199,4 +227,6 @@ class JointCritic(nn.Module):
                     nn.utils.parametrizations.spectral_norm(module)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        # critic_x_noise / critic_z_noise: random inputs beside the pair (the authors' scripts), a fresh draw per call
+        x, z = with_noise(x, self.x_noise), with_noise(z, self.z_noise)
         return self.out(torch.cat([self.x_net(x), self.z_net(z)], dim=1)).squeeze(1)

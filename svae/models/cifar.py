@@ -5,7 +5,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from .blocks import (Decoder as _Decoder, Encoder as _Encoder, JointCritic, conv_bn, critic_channels, critic_convs,
-                     deconv, lrelu)
+                     deconv, linear_to_map, lrelu)
 from .tuning import BatchNorm2d, Flatten, Unflatten
 
 X_SHAPE = (3, 32, 32)
@@ -42,8 +42,7 @@ class Decoder(_Decoder):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg, nn.Sequential(
-            nn.Linear(cfg.z_dim + cfg.dec_noise, 512 * 4 * 4), Unflatten(1, (512, 4, 4)),
-            BatchNorm2d(512), lrelu(),
+            *linear_to_map(cfg, cfg.z_dim + cfg.dec_noise, (512, 4, 4), lrelu),
             deconv(512, 256), BatchNorm2d(256), nn.ReLU(),                      # 4 -> 8
             deconv(256, 128), BatchNorm2d(128), nn.ReLU(),                      # 8 -> 16
             deconv(128, 3), nn.Tanh(),                                           # 16 -> 32

@@ -5,7 +5,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from .blocks import (Decoder as _Decoder, Encoder as _Encoder, JointCritic, conv_bn, critic_channels, critic_convs,
-                     deconv)
+                     deconv, linear_to_map)
 from .tuning import BatchNorm1d, BatchNorm2d, Flatten, Unflatten
 
 X_SHAPE = (1, 28, 28)
@@ -34,8 +34,8 @@ class Decoder(_Decoder):
 
     The table's last row "5x5 deconv. 1 ReLU, stride 2, sigmoid" is read as a sigmoid output with no ReLU
     (a ReLU before the sigmoid would confine pixels to [0.5, 1]) and no BN. The 3136 units are reshaped to
-    64 channels of 7x7 (64 = the next deconv's width) and batch-normalised per channel (BatchNorm2d), as
-    a conv layer would be. The MLP rows say "BN" only; ReLU added as in the encoder (two bare linear maps
+    64 channels of 7x7 (64 = the next deconv's width); cfg.decoder_bn says whether their BN acts on the 3136 units
+    (the table's MLP row; the MNIST presets) or per channel (blocks.linear_to_map says why it matters). The MLP rows say "BN" only; ReLU added as in the encoder (two bare linear maps
     would collapse to one). cfg.dec_noise > 0 concatenates that many noise dims to z (0 in the presets).
     """
 
@@ -44,7 +44,7 @@ class Decoder(_Decoder):
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg, nn.Sequential(
             nn.Linear(cfg.z_dim + cfg.dec_noise, 1024), BatchNorm1d(1024), nn.ReLU(),
-            nn.Linear(1024, 64 * 7 * 7), Unflatten(1, (64, 7, 7)), BatchNorm2d(64), nn.ReLU(),
+            *linear_to_map(cfg, 1024, (64, 7, 7), nn.ReLU),
             deconv(64, 64), BatchNorm2d(64), nn.ReLU(),                         # 7 -> 14
             deconv(64, 1), nn.Sigmoid(),                                         # 14 -> 28
         ))

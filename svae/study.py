@@ -1,0 +1,182 @@
+"""Studies: presets x lambdas x seeds x variants (configuration overrides) from a YAML file, run by a job pool,
+resumable, and summarised as a table and learning curves (docs/results.md and the recipe study are made this way)."""
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import Config, ConfigError, set_value, validate
+from .presets import get_preset
+
+
+@dataclass(frozen=True)
+class Run:
+    """One cell of a study: which preset, variant, lambda and seed, its resolved config and its folder."""
+    variant: str
+    preset: str
+    lam: float
+    seed: int
+    cfg: Config
+    dir: Path
+
+    @property
+    def finished(self) -> bool:
+        """Evaluated under exactly this configuration (a changed study definition trains again)."""
+        if not (self.dir / "eval.json").is_file() or not (self.dir / "config.yaml").is_file():
+            return False
+        try:
+            return Config.load(self.dir / "config.yaml").to_dict() == self.cfg.to_dict()
+        except ValueError:
+            return False
+
+
+@dataclass
+class Study:
+    """A grid: every preset under every variant, at every lambda (none: the preset's own) and seed.
+
+    sets: keys every run shares (the budget, threads); variants: name -> keys that differ from the shared ones.
+    One factor at a time against a baseline is a variant per factor beside an empty "baseline" variant."""
+    name: str
+    presets: list[str]
+    variants: dict[str, dict[str, Any]] = field(default_factory=lambda: {"baseline": {}})
+    lams: list[float] | None = None
+    seeds: list[int] = field(default_factory=lambda: [0])
+    sets: dict[str, Any] = field(default_factory=dict)
+    title: str = ""
+    why: str = ""
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Study":
+        path = Path(path)
+        try:
+            d = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(f"{path}: cannot read the study ({e.__class__.__name__})") from None
+        if not isinstance(d, dict):
+            raise ConfigError(f"{path}: a study is a mapping (name, presets, variants, lams, seeds, sets)")
+        unknown = set(d) - {f for f in cls.__dataclass_fields__}
+        if unknown:
+            raise ConfigError(f"{path}: unknown study field(s) {', '.join(sorted(unknown))}; allowed: "
+                              f"{', '.join(cls.__dataclass_fields__)}")
+        d.setdefault("name", path.stem)
+        variants = d.get("variants") or {"baseline": {}}
+        d["variants"] = {str(k): dict(v or {}) for k, v in variants.items()}
+        study = cls(**d)
+        study.runs(Path("."))  # every configuration is validated before anything runs
+        return study
+
+    def runs(self, out: Path) -> list[Run]:
+        """Every run of the grid, in the order they are trained (variants outermost, so each finishes in turn)."""
+        runs = []
+        for variant, keys in self.variants.items():
+            for preset in self.presets:
+                for lam in self.lams if self.lams is not None else [None]:
+                    for seed in self.seeds:
+                        cfg = get_preset(preset)
+                        for key, value in {**self.sets, **keys}.items():
+                            set_value(cfg, key, value, parse=isinstance(value, str))
+                        if lam is not None:
+                            cfg.objective.lam = float(lam)
+                        cfg.train.seed = int(seed)
+                        validate(cfg)
+                        where = out / variant / preset / f"lam_{cfg.objective.lam:g}" / f"seed_{seed}"
+                        runs.append(Run(variant, preset, cfg.objective.lam, int(seed), cfg, where))
+        return runs
+
+
+def train_command(run: Run, data_dir: str | None = None) -> list[str]:
+    """The `svae train` command line of one run: the preset, then every key that differs from it."""
+    base = get_preset(run.preset).to_dict()
+    cmd = [sys.executable, "-m", "svae", "train", "--preset", run.preset, "--out", str(run.dir), "--resume", "auto"]
+    for section, values in run.cfg.to_dict().items():
+        if not isinstance(values, dict):
+            continue
+        for key, value in values.items():
+            if value != base[section][key] and f"{section}.{key}" != "data.data_dir":
+                cmd += ["--set", f"{section}.{key}={value!r}" if isinstance(value, float) else f"{section}.{key}={value}"]
+    if data_dir or run.cfg.data.data_dir:
+        cmd += ["--data-dir", str(Path(data_dir or run.cfg.data.data_dir).resolve())]
+    return cmd
+
+
+def run_study(study: Study, out: str | Path, jobs: int = 1, data_dir: str | None = None,
+              only: list[str] | None = None, log=print) -> list[dict[str, Any]]:
+    """Train every unfinished run, `jobs` processes at a time (each its own `svae train --resume auto`, so a
+    stopped study continues where it was); returns one status row per run. A failed run does not stop the others."""
+    out = Path(out)
+    todo = [r for r in study.runs(out) if only is None or r.variant in only]
+    status = {r.dir: "done before" for r in todo if r.finished}
+    pending = [r for r in todo if r.dir not in status]
+    running: dict[Path, subprocess.Popen] = {}
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    while pending or running:
+        while pending and len(running) < jobs:
+            run = pending.pop(0)
+            log(f"study {study.name}: training {run.dir} ({len(pending)} waiting)")
+            name = str(run.dir.relative_to(out)).replace("/", "__")
+            with open(logs / f"{name}.log", "a") as f:
+                running[run.dir] = subprocess.Popen(train_command(run, data_dir), stdout=f, stderr=subprocess.STDOUT)
+        time.sleep(1)
+        for d, p in list(running.items()):
+            if p.poll() is not None:
+                status[d] = "trained" if p.returncode == 0 else f"failed (exit {p.returncode}, see {logs})"
+                del running[d]
+    return [{"variant": r.variant, "preset": r.preset, "lam": r.lam, "seed": r.seed, "run_dir": str(r.dir),
+             "status": status[r.dir]} for r in todo]
+
+
+# ---------------------------------------------------------------- summary
+
+
+def _cell(values: list[float], digits: int) -> str:
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def summarise(study: Study, out: str | Path) -> str:
+    """A markdown table (one row per variant, preset and lambda; seeds as mean ± std) from the runs' eval.json and
+    learning curves, and one curves picture per preset with the variants overlaid; written to out/summary.md."""
+    from . import viz
+
+    out = Path(out)
+    runs = study.runs(out)
+    lines = [f"| variant | preset | λ | seeds | IS | MSE | best probe IS (epoch) | last probe IS | coverage H | "
+             "ambiguity | epochs | minutes |", "|" + "---|" * 12]
+    groups: dict[tuple, list[Run]] = {}
+    for r in runs:
+        groups.setdefault((r.variant, r.preset, r.lam), []).append(r)
+    for (variant, preset, lam), cell in groups.items():
+        evals = [json.loads((r.dir / "eval.json").read_text()) for r in cell if (r.dir / "eval.json").is_file()]
+        probes = [[row for row in viz.read_metrics(r.dir) if "probe_mse" in row] for r in cell]
+        best = [max(p, key=lambda row: row.get("probe_is") or 0) for p in probes if p]
+        last = [p[-1] for p in probes if p]
+        lines.append("| " + " | ".join([
+            variant, preset, f"{lam:g}", f"{len(evals)}/{len(cell)}",
+            _cell([e["is_mean"] for e in evals if e.get("is_mean") is not None], 3),
+            _cell([e["mse"] for e in evals], 4),
+            ", ".join(f"{b['probe_is']:.2f} ({b['epoch']:.0f})" for b in best if b.get("probe_is") is not None),
+            _cell([row["probe_is"] for row in last if row.get("probe_is") is not None], 2),
+            _cell([e["is_marginal_entropy"] for e in evals if e.get("is_marginal_entropy") is not None], 3),
+            _cell([e["is_conditional_entropy"] for e in evals if e.get("is_conditional_entropy") is not None], 3),
+            _cell([row["epoch"] for row in last], 1),
+            _cell([e["seconds"] / 60 for e in evals if "seconds" in e], 1)]) + " |")
+    for preset in study.presets:
+        mine = [r for r in runs if r.preset == preset and (r.dir / "metrics.jsonl").is_file()]
+        if mine:
+            labels = [f"{r.variant} λ={r.lam:g} s{r.seed}" for r in mine]
+            viz.curves([r.dir for r in mine], out / f"curves-{preset}.png", labels)
+    text = f"# {study.title or study.name}\n\n{study.why}\n\n" + "\n".join(lines) + "\n"
+    (out / "summary.md").write_text(text)
+    return text

@@ -1,0 +1,87 @@
+"""Studies: the grid a YAML file describes, its command lines, a small study run end to end, resumed and summarised."""
+import json
+import os
+import sys
+
+import pytest
+
+from svae.cli import _config_from_args, _parser, main
+from svae.config import ConfigError
+from svae.study import Study, run_study, train_command
+
+TINY = {"train.steps": 4, "data.n_train": 64, "data.n_test": 32, "model.hidden": 16, "train.batch_size": 16,
+        "train.log_every": 2, "train.eval_samples": 200, "train.probe_every": 2, "train.probe_samples": 100}
+
+
+def write(tmp_path, **fields):
+    import yaml
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"name": "s", "presets": ["toy-ali", "toy-svae-r"], "sets": TINY, **fields}))
+    return path
+
+
+def test_the_grid_is_variants_x_presets_x_lambdas_x_seeds(tmp_path):
+    s = Study.load(write(tmp_path, lams=[0, 0.5], seeds=[0, 3], variants={"base": {}, "lr": {"train.lr": 1e-4}}))
+    runs = s.runs(tmp_path)
+    assert len(runs) == 2 * 2 * 2 * 2
+    lr = [r for r in runs if r.variant == "lr"]
+    assert {r.cfg.train.lr for r in lr} == {1e-4} and {r.cfg.train.lr for r in runs if r.variant == "base"} == {1e-3}
+    assert {(r.lam, r.seed) for r in lr if r.preset == "toy-ali"} == {(0, 0), (0, 3), (0.5, 0), (0.5, 3)}
+    assert runs[0].dir == tmp_path / "base" / "toy-ali" / "lam_0" / "seed_0"
+    assert all(r.cfg.train.steps == 4 for r in runs)
+
+
+def test_without_lams_each_preset_keeps_its_own_lambda(tmp_path):
+    runs = Study.load(write(tmp_path)).runs(tmp_path)
+    assert [(r.preset, r.lam) for r in runs] == [("toy-ali", 0.0), ("toy-svae-r", 1.0)]
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"variants": {"bad": {"train.nope": 1}}}, "unknown key 'train.nope'"),
+    ({"variants": {"bad": {"train.lr": "fast"}}}, "train.lr: expected float"),
+    ({"colour": "red"}, "unknown study field"),
+    ({"presets": ["toy-nope"]}, "unknown preset"),
+])
+def test_a_bad_study_is_refused_before_anything_runs(tmp_path, fields, message):
+    with pytest.raises(ConfigError, match=message):
+        Study.load(write(tmp_path, **fields))
+
+
+def test_the_command_line_of_a_run_rebuilds_its_configuration(tmp_path):
+    s = Study.load(write(tmp_path, lams=[0.25], seeds=[7], variants={"v": {"train.lr": 3e-4, "model.prior": "uniform"}}))
+    for run in s.runs(tmp_path):
+        cmd = train_command(run)
+        assert cmd[:4] == [sys.executable, "-m", "svae", "train"]
+        args = _parser().parse_args(cmd[3:])
+        assert _config_from_args(args).to_dict() == run.cfg.to_dict()
+
+
+@pytest.mark.slow
+def test_a_study_runs_resumes_and_summarises(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    path = write(tmp_path, variants={"base": {}, "lr": {"train.lr": 1e-4}})
+    out = tmp_path / "out"
+    assert main(["study", "run", str(path), "--out", str(out), "--jobs", "2"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("| toy-") == 4 and "| base | toy-ali | 0 | 1/1 |" in text
+    for d in ("base", "lr"):
+        ev = json.loads((out / d / "toy-svae-r" / "lam_1" / "seed_0" / "eval.json").read_text())
+        assert ev["steps"] == 4
+    assert (out / "curves-toy-ali.png").is_file() and (out / "summary.md").read_text().startswith("# s")
+    stamp = os.path.getmtime(out / "base" / "toy-ali" / "lam_0" / "seed_0" / "eval.json")
+    rows = run_study(Study.load(path), out, jobs=2, log=lambda m: None)
+    assert {r["status"] for r in rows} == {"done before"}
+    assert os.path.getmtime(out / "base" / "toy-ali" / "lam_0" / "seed_0" / "eval.json") == stamp
+    assert main(["study", "list", str(path), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.count("finished") == 4
+
+
+def test_only_names_variants_of_the_study(tmp_path, capsys):
+    assert main(["study", "run", str(write(tmp_path)), "--only", "nope", "--out", str(tmp_path / "o")]) == 2
+    assert "variants are baseline" in capsys.readouterr().err
+
+
+def test_curves_of_a_folder_without_metrics_is_a_one_line_error(tmp_path, capsys):
+    assert main(["curves", str(tmp_path), "--out", str(tmp_path / "c.png")]) == 2
+    assert "no metrics.jsonl" in capsys.readouterr().err
