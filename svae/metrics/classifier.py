@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..files import cache_dir, file_digest
+from ..progress import bar
 from .scores import inception_score
 
 DOMAINS = ("mnist", "cifar10")
@@ -154,9 +155,11 @@ def predict(net: nn.Module, x01: torch.Tensor, batch_size: int = 500, what: str 
     net.eval()
     dev = next(net.parameters()).device
     out = []
-    for i in range(0, len(x01), batch_size):
-        xb = x01[i:i + batch_size].to(dev).float()
-        out.append((net.features(xb) if what == "features" else net(xb).softmax(dim=1)).double().cpu())
+    with bar(len(x01), f"classifier {what}", "img") as b:
+        for i in range(0, len(x01), batch_size):
+            xb = x01[i:i + batch_size].to(dev).float()
+            out.append((net.features(xb) if what == "features" else net(xb).softmax(dim=1)).double().cpu())
+            b.update(len(xb))
     return torch.cat(out)
 
 
