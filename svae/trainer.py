@@ -354,10 +354,14 @@ class Trainer:
               f"(rollback {rollbacks} of at most {self.t.max_rollbacks})", file=sys.stderr)
         return False
 
+    sink = None  # another destination of every metrics row (svae.tracking: TensorBoard), set by run.train
+
     def _write_metrics(self, row: dict[str, Any]) -> None:
         if self.run_dir:
             with open(self.run_dir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
+        if self.sink is not None:
+            self.sink.write(row)
 
     def drop_metrics_after(self, step: int) -> None:
         """Drop metric rows past `step` (written after the checkpoint being resumed), and any torn last line."""
