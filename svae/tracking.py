@@ -42,6 +42,8 @@ class TensorBoardSink:
         self.writer = _writer_class()(str(Path(run_dir) / LOG_DIR), purge_step=start_step or None)
 
     def write(self, row: dict[str, Any]) -> None:
+        if "step" not in row:  # not a row of a step (metrics.jsonl's resume drops such rows too): no x value
+            return
         step = int(row["step"])
         for key, value in _scalars(row).items():
             if key != "step":
