@@ -241,17 +241,23 @@ def test_cache_dir_argument_and_cache_off(tmp_path):
 
 
 def test_the_first_load_announces_its_cache_once_and_the_variable_turns_it_off(tmp_path, monkeypatch, capsys):
-    write_npz(tmp_path / "mnist.npz", mnist_arrays())
-    load_images("mnist", tmp_path, "npz")
+    small, big = tmp_path / "small", tmp_path / "big"
+    small.mkdir()
+    big.mkdir()
+    write_npz(small / "mnist.npz", mnist_arrays())
+    write_npz(big / "mnist.npz", mnist_arrays(n_train=1400))  # a cache file of 1.1 MB: worth a line
+    load_images("mnist", small, "npz")
+    assert len(cache_files(tmp_path)) == 1 and capsys.readouterr().err == ""  # 24 kB: not worth a line
+    load_images("mnist", big, "npz")
     err = capsys.readouterr().err
-    [entry] = cache_files(tmp_path)
-    assert str(entry) in err and "MB" in err and "SVAE_DATA_CACHE=0" in err and len(err.splitlines()) == 1
-    load_images("mnist", tmp_path, "npz")
+    [entry] = [p for p in cache_files(tmp_path) if str(p) in err]
+    assert "1.1 MB" in err and "SVAE_DATA_CACHE=0" in err and len(err.splitlines()) == 1
+    load_images("mnist", big, "npz")
     assert capsys.readouterr().err == ""  # read from the cache: nothing more to say
     entry.unlink()
     monkeypatch.setenv("SVAE_DATA_CACHE", "0")
-    load_images("mnist", tmp_path, "npz")
-    assert cache_files(tmp_path) == [] and capsys.readouterr().err == ""
+    load_images("mnist", big, "npz")
+    assert len(cache_files(tmp_path)) == 1 and capsys.readouterr().err == ""
 
 
 # ---------------------------------------------------------------- the default data folder

@@ -33,6 +33,7 @@ RAW_READERS = {"mnist": mnist_idx, "cifar10": cifar_pickle, "celeba": celeba_jpe
 RAW_FILES = {name: reader.RAW_HINT for name, reader in RAW_READERS.items()}  # what error messages ask for
 CACHE_VERSION = 1  # bump when decoding changes, so old caches stop matching
 CACHE_ENV = "SVAE_DATA_CACHE"  # 0 turns the decoded-array cache off (it costs 55 MB for MNIST, 2.5 GB for CelebA)
+ANNOUNCE_BYTES = 1 << 20  # a new cache file this large is announced; tiny ones (test fixtures, subsets) are not
 
 
 @dataclass
@@ -157,10 +158,10 @@ def _cached(name: str, source: str, folder: Path, inputs: list[Path], decode: Ca
     if arrays is not None:
         return arrays
     arrays = decode()
-    if _write_cache(path, arrays, stale=[p for p in cache_dir.glob(f"{stem}-*.npz") if p != path]):
-        # said once, when the file appears: later loads read it silently
+    written = _write_cache(path, arrays, stale=[p for p in cache_dir.glob(f"{stem}-*.npz") if p != path])
+    if written and path.stat().st_size >= ANNOUNCE_BYTES:  # said once, when the file appears
         print(f"svae: saved the decoded {name} arrays uncompressed to {path} "
-              f"({path.stat().st_size / 1e6:.0f} MB) so that later loads take well under a second; "
+              f"({path.stat().st_size / 1e6:.1f} MB) so that later loads take well under a second; "
               f"{CACHE_ENV}=0 turns this cache off, and the file can be deleted at any time", file=sys.stderr)
     return arrays
 
