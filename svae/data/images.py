@@ -145,7 +145,8 @@ def _plan(name: str, source: str, folder: Path) -> tuple[list[Path], Callable[[]
     return RAW_READERS[name].plan(folder)
 
 
-def _cached(name: str, source: str, folder: Path, inputs: list[Path], decode: Callable[[], dict], cache_dir: Path) -> dict:
+def _cached(name: str, source: str, folder: Path, inputs: list[Path], decode: Callable[[], dict],
+            cache_dir: Path) -> dict:
     """Decoded arrays from cache_dir if the inputs are unchanged, else decode them and store the result.
 
     The cache file is {name}-{source}-{hash of the data folder}-{hash of the inputs' paths, sizes and mtimes}.npz,

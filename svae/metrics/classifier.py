@@ -1,4 +1,4 @@
-"""The project's own classifiers for the inception score: an MNIST CNN and an in-domain CIFAR-10 net, shipped or cached."""
+"""svae's own classifiers for the inception score: an MNIST CNN and an in-domain CIFAR-10 net, shipped or cached."""
 from __future__ import annotations
 
 import json

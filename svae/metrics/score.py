@@ -46,7 +46,8 @@ def dataset_of(shape: tuple[int, ...]) -> str:
 
 
 def reference_images(domain_data: str, ref: str | None, data_dir: str | None) -> tuple[torch.Tensor, str]:
-    """The reference set of FID / KID: --ref FILE.npy, or the test split of the dataset in --data-dir."""
+    """The reference set of FID / KID: --ref FILE.npy, or the test split of the dataset in --data-dir (or in the
+    default data folder)."""
     if ref:
         return load_array(ref, "--ref"), str(ref)
     from ..data.images import DataError, load_images
@@ -56,7 +57,8 @@ def reference_images(domain_data: str, ref: str | None, data_dir: str | None) ->
     except DataError as e:
         if data_dir:
             raise
-        raise MetricError(f"fid / kid need a reference: --ref FILE.npy, or --data-dir DIR (its test split); {e}") from None
+        raise MetricError(f"fid / kid need a reference: --ref FILE.npy, or --data-dir DIR (its test split); "
+                          f"{e}") from None
     return splits.x_test.float() / 255.0, f"{domain_data} test split ({data_dir or 'default data folder'})"
 
 
@@ -81,8 +83,8 @@ def inception_fields(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def score_images(x: torch.Tensor, metric: str, domain: str, ref: torch.Tensor | None = None,
-                 inception_weights: "str | Path | Weights | None" = None, classifier: str | None = None, splits: int = 10,
-                 device: str = "cpu") -> dict[str, Any]:
+                 inception_weights: str | Path | Weights | None = None, classifier: str | None = None,
+                 splits: int = 10, device: str = "cpu") -> dict[str, Any]:
     """IS of x, or FID / KID of x against ref, in the feature space of domain's network."""
     if metric not in ("is", "fid", "kid"):
         raise MetricError(f"unknown metric {metric!r}; expected is, fid or kid")
