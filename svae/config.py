@@ -123,6 +123,7 @@ class TrainConfig:
     fast_convs: bool = True  # CPU: thin convs and convs on tiny maps by faster forms of the same function
     inplace_acts: bool = True  # ReLU / leaky ReLU after a Linear, conv or BN overwrite that layer's output
     batch_decoder: bool = False  # sVAE-r, ALICE: G(z) and G(E(x)) in one decoder call, BatchNorm per half
+    tensorboard: bool = False  # also log metrics rows and the final grids to RUN_DIR/tensorboard/ (svae.tracking)
 
 
 @dataclass

@@ -87,10 +87,8 @@ def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int) -> dic
         return out
     try:
         loaded = clf.load(data.name)
-    except MetricError:
-        hint = clf.TRAIN_HINT.format(domain=data.name)
-        out["is_note"] = (f"no {data.name} classifier in {clf.default_dir()}: train it with `{hint}`, then "
-                          "`svae eval RUN_DIR`")
+    except MetricError as e:
+        out["is_note"] = f"{e}, then `svae eval RUN_DIR`"
         if data.name == "cifar10":
             out["is_note"] += f"; no Inception-v3 scores either: {inception_missing}"
         return out
@@ -115,6 +113,8 @@ def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int) -> dic
     out.update({f"{k}_indomain": v for k, v in spread.items()})
     out.update({"is_indomain_mean": is_mean, "is_indomain_std": is_std, "fid_indomain": fid(feats, test_feats),
                 "rec_accuracy_indomain": rec_acc, "classifier_indomain": fields["scorer"],
+                "classifier_indomain_file": fields["classifier_file"],
+                "classifier_indomain_sha256": fields["classifier_sha256"],
                 "classifier_indomain_test_accuracy": fields["classifier_test_accuracy"],
                 "real_test_is_indomain_mean": fields["real_test_is_mean"],
                 "real_test_is_indomain_std": fields["real_test_is_std"], "indomain_note": fields["note"]})
@@ -125,6 +125,7 @@ def _inception_scores(samples01, x01, splits: int) -> dict[str, Any]:
     """Inception-v3 IS of the samples and FID against the test split; MetricError when no weights file."""
     from .metrics.fid import fid
     from .metrics.inception import inception_outputs, load_inception
+    from .metrics.score import inception_fields
 
     net, info = load_inception()
     feats, probs = inception_outputs(net, samples01)
@@ -134,7 +135,7 @@ def _inception_scores(samples01, x01, splits: int) -> dict[str, Any]:
     else:
         out["is_note"] = f"{info['weights']} has no classifier layer: FID only"
     out.update({"fid": fid(feats, inception_outputs(net, x01)[0]), "is_classifier": "inception-v3",
-                "inception_weights": info["weights"], "inception_sha256": info["sha256"]})
+                **inception_fields(info)})
     return out
 
 

@@ -11,6 +11,7 @@ from .data import from_unit, to_unit
 from .models import build_networks
 from .models.blocks import sample_prior
 from .objectives import Objective
+from .progress import bar
 
 
 def objective_from(cfg: Config) -> Objective:
@@ -51,7 +52,11 @@ class Model(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, batch_size: int = 1000) -> torch.Tensor:
         """n samples x = G(z), z ~ p(z), in the model's range, on the model's device (eval mode)."""
-        out = [self.decoder(self.sample_prior(min(batch_size, n - i))) for i in range(0, n, batch_size)]
+        out = []
+        with bar(n, "sampling", "sample") as b:
+            for i in range(0, n, batch_size):
+                out.append(self.decoder(self.sample_prior(min(batch_size, n - i))))
+                b.update(len(out[-1]))
         return torch.cat(out)
 
     @torch.no_grad()
@@ -61,7 +66,12 @@ class Model(nn.Module):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
         """G(E(x)) for x in the model's range."""
-        return torch.cat([self.decoder(self.encoder(x[i:i + batch_size])) for i in range(0, len(x), batch_size)])
+        out = []
+        with bar(len(x), "reconstructing", "img") as b:
+            for i in range(0, len(x), batch_size):
+                out.append(self.decoder(self.encoder(x[i:i + batch_size])))
+                b.update(len(out[-1]))
+        return torch.cat(out)
 
     # The array contract of the command line: images in [0, 1], toy points in data coordinates.
     def sample_array(self, n: int) -> torch.Tensor:

@@ -56,7 +56,8 @@ def row(run_dir: Path) -> tuple[dict[str, str], list[str]]:
     if ev.get("is_mean") is not None:
         is_cell = _pm(ev["is_mean"], ev.get("is_std"))
         if ev.get("real_test_is_mean") is not None:
-            notes.append(f"IS by {ev.get('is_classifier')} (test accuracy {ev['classifier_test_accuracy']:.4f}, "
+            sha = f"sha256 {ev['classifier_sha256'][:8]}, " if ev.get("classifier_sha256") else ""  # which file
+            notes.append(f"IS by {ev.get('is_classifier')} ({sha}test accuracy {ev['classifier_test_accuracy']:.4f}, "
                          f"real test set IS {ev['real_test_is_mean']:.3f} ± {ev['real_test_is_std']:.3f})")
         elif ev.get("is_classifier"):
             notes.append(f"IS by {ev['is_classifier']}")

@@ -18,15 +18,16 @@ from .data import Dataset, load_dataset, to_model, to_unit
 from .evaluate import Probe, evaluate
 from .model import Model
 from .trainer import Trainer
-from . import viz
+from . import tracking, viz
 
-RUN_FILES = ("config.yaml", "metrics.jsonl", "eval.json", "checkpoints")
+RUN_FILES = ("config.yaml", "metrics.jsonl", "eval.json", "checkpoints", tracking.LOG_DIR)
 # keys a resumed run may change: how long and where it runs, not what it computes
 RESUMABLE_CHANGES = {"train.epochs", "train.steps", "train.device", "train.threads", "train.log_every",
                      "train.ckpt_every", "train.eval_samples", "train.eval_splits", "data.data_dir", "data.source",
                      "train.keep_ckpts", "train.on_divergence", "train.rollback_lr_factor", "train.max_rollbacks",
                      "train.channels_last", "train.compile", "train.fast_convs", "train.inplace_acts",
-                     "train.batch_decoder", "train.probe_every", "train.probe_samples", "train.probe_test"}
+                     "train.batch_decoder", "train.tensorboard", "train.probe_every", "train.probe_samples",
+                     "train.probe_test"}
 
 
 class RunError(RuntimeError):
@@ -89,6 +90,7 @@ def _train(cfg: Config, out: Path, resume: bool, force: bool, run_eval: bool, pr
            data: Dataset | None, world: distributed.World) -> dict[str, Any]:
     if world.distributed and cfg.train.on_divergence == "rollback":
         raise ConfigError("train.on_divergence 'rollback' is not supported under torchrun; use 'stop'")
+    tracking.check(cfg)
     ckpt = None
     if world.main:
         out, ckpt = prepare(cfg, out, resume, force)
@@ -121,6 +123,7 @@ def _train(cfg: Config, out: Path, resume: bool, force: bool, run_eval: bool, pr
         trainer.resume(ckpt)
     elif resume and world.main:
         trainer.drop_metrics_after(0)  # rows of a run killed before its first checkpoint
+    trainer.sink = tracking.open_sink(cfg, out, trainer.step) if world.main else None
     try:
         trainer.fit(progress=progress if world.main else False)
     finally:
@@ -131,6 +134,10 @@ def _train(cfg: Config, out: Path, resume: bool, force: bool, run_eval: bool, pr
         result.update(rank=world.rank, world_size=world.size)
     if run_eval and world.main:
         result = evaluate_run(out, model=model, data=data, trainer_info=result)
+    if trainer.sink is not None:
+        if run_eval:
+            trainer.sink.write_eval(result, out)
+        trainer.sink.close()
     return result
 
 

@@ -11,6 +11,7 @@ import torch
 from .config import Config
 from .data import load_dataset, to_model, to_unit
 from .model import Model
+from .progress import bar
 from . import viz
 
 
@@ -39,8 +40,10 @@ def run_sweep(configs: dict[str, list[Config]], out: str | Path, progress: bool 
 
     out = Path(out)
     rows = []
+    runs = bar(sum(map(len, configs.values())), "sweep", "run")
     for preset, cfgs in configs.items():
         for cfg in cfgs:
+            runs.set_postfix_str(f"{preset} lambda={cfg.objective.lam:g}")
             run_dir = out / preset / lam_dir(cfg.objective.lam)
             row = {"preset": preset, "lam": cfg.objective.lam, "run_dir": str(run_dir)}
             if _finished(run_dir, cfg):
@@ -56,6 +59,8 @@ def run_sweep(configs: dict[str, list[Config]], out: str | Path, progress: bool 
                 row.update({k: ev[k] for k in ("is_mean", "is_std", "is_indomain_mean", "mse", "steps")
                             if ev.get(k) is not None})
             rows.append(row)
+            runs.update(1)
+    runs.close()
     pictures = draw_sweep(out, list(configs), data=data)
     return {"runs": rows, "pictures": [str(p) for p in pictures]}
 

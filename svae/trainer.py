@@ -26,6 +26,7 @@ from .model import Model
 from .models.convs import use_fast_convs
 from .models.tuning import can_split_batch, split_batch, use_channels_last, use_inplace_acts
 from .objectives import critic_loss, marginal_critic_loss, vae_loss
+from .tracking import MetricsSink
 
 __all__ = ["Trainer", "DivergenceError", "Interrupted", "epoch_order"]
 
@@ -375,10 +376,14 @@ class Trainer:
               f"(rollback {rollbacks} of at most {self.t.max_rollbacks})", file=sys.stderr)
         return False
 
+    sink: MetricsSink | None = None  # another destination of every metrics row (TensorBoard), set by run.train
+
     def _write_metrics(self, row: dict[str, Any]) -> None:
         if self.run_dir:
             with open(self.run_dir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
+        if self.sink is not None:
+            self.sink.write(row)
 
     def drop_metrics_after(self, step: int) -> None:
         """Drop metric rows past `step` (written after the checkpoint being resumed), and any torn last line."""

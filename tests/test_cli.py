@@ -71,6 +71,9 @@ def test_reconstruct_round_trips_the_array_contract(run, tmp_path):
     (["train", "--preset", "toy-ali", "--set", "train.lr"], "expected KEY=VALUE"),
     (["train", "--preset", "toy-ali", "--lam", "-1"], "objective.lam: must be >= 0"),
     (["train", "--preset", "toy-ali", "--device", "cuda:7"], "no CUDA device"),
+    (["train", "--preset", "mnist-svae-r"], "(the default data folder; $SVAE_DATA sets another): no such folder; "
+                                            "put mnist.npz or train-images-idx3-ubyte"),
+    (["train", "--preset", "mnist-svae-r"], "with --data-dir DIR, or add --download to fetch the official files"),
 ])
 def test_bad_train_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, argv, message):
     out = tmp_path / "never"

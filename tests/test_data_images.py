@@ -27,10 +27,11 @@ RNG = np.random.default_rng(0)
 def _private_cache(tmp_path, monkeypatch):
     """Every test gets its own cache folder, so nothing touches ~/.cache."""
     monkeypatch.setenv("SVAE_CACHE", str(tmp_path / "svae-cache"))
+    monkeypatch.delenv("SVAE_DATA", raising=False)
 
 
 def cache_files(tmp_path: Path) -> list[Path]:
-    return sorted((tmp_path / "svae-cache" / "data").glob("*.npz"))
+    return sorted((tmp_path / "svae-cache" / "decoded").glob("*.npz"))
 
 
 # ---------------------------------------------------------------- helpers that write tiny datasets
@@ -202,7 +203,7 @@ def test_cache_is_reused_and_invalidated(tmp_path, monkeypatch):
     data.mkdir()
     path = write_npz(data / "mnist.npz", mnist_arrays())
     first = load_images("mnist", data, "npz")
-    assert len(cache_files(tmp_path)) == 1  # under $SVAE_CACHE/data
+    assert len(cache_files(tmp_path)) == 1  # under $SVAE_CACHE/decoded
 
     def boom(*args):
         raise AssertionError("decoded again")
@@ -237,6 +238,66 @@ def test_cache_dir_argument_and_cache_off(tmp_path):
     assert len(list((tmp_path / "mine").glob("mnist-npz-*.npz"))) == 1
     load_images("mnist", tmp_path, "npz", cache=False)
     assert cache_files(tmp_path) == []
+
+
+def test_the_first_load_announces_its_cache_once_and_the_variable_turns_it_off(tmp_path, monkeypatch, capsys):
+    small, big = tmp_path / "small", tmp_path / "big"
+    small.mkdir()
+    big.mkdir()
+    write_npz(small / "mnist.npz", mnist_arrays())
+    write_npz(big / "mnist.npz", mnist_arrays(n_train=1400))  # a cache file of 1.1 MB: worth a line
+    load_images("mnist", small, "npz")
+    assert len(cache_files(tmp_path)) == 1 and capsys.readouterr().err == ""  # 24 kB: not worth a line
+    load_images("mnist", big, "npz")
+    err = capsys.readouterr().err
+    [entry] = [p for p in cache_files(tmp_path) if str(p) in err]
+    assert "1.1 MB" in err and "SVAE_DATA_CACHE=0" in err and len(err.splitlines()) == 1
+    load_images("mnist", big, "npz")
+    assert capsys.readouterr().err == ""  # read from the cache: nothing more to say
+    entry.unlink()
+    monkeypatch.setenv("SVAE_DATA_CACHE", "0")
+    load_images("mnist", big, "npz")
+    assert len(cache_files(tmp_path)) == 1 and capsys.readouterr().err == ""
+
+
+# ---------------------------------------------------------------- the default data folder
+
+
+def test_without_a_data_dir_the_default_folder_is_read(tmp_path, monkeypatch):
+    default = tmp_path / "svae-cache" / "data"  # $SVAE_CACHE/data when $SVAE_DATA is not set
+    default.mkdir(parents=True)
+    write_npz(default / "mnist.npz", mnist_arrays())
+    assert len(load_images("mnist", None).x_train) == 20
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    write_npz(mine / "mnist.npz", mnist_arrays(n_train=7))
+    monkeypatch.setenv("SVAE_DATA", str(mine))
+    assert len(load_images("mnist", None).x_train) == 7
+
+
+def test_download_without_a_data_dir_fills_the_default_folder(tmp_path, monkeypatch):
+    server, files = mnist_server(tmp_path, monkeypatch)
+    monkeypatch.setitem(download.MIRRORS, "mnist", (server.as_uri() + "/",))
+    s = load_images("mnist", None, "download")
+    assert len(s.x_train) == 20 and sorted(os.listdir(tmp_path / "svae-cache" / "data")) == sorted(files)
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10", "celeba"])
+def test_no_data_messages_speak_command_line_words(tmp_path, name):
+    """Missing data says --data-dir and --download (never config keys or internal source names)."""
+    messages = []
+    for folder in (None, tmp_path / "nope"):
+        with pytest.raises(DataError) as e:
+            load_images(name, folder)
+        messages.append(str(e.value))
+    (tmp_path / "other.txt").write_text("x")
+    with pytest.raises(DataError) as e:
+        load_images(name, tmp_path)
+    messages.append(str(e.value))
+    assert "(the default data folder; $SVAE_DATA sets another)" in messages[0]
+    for msg in messages:
+        assert "--data-dir" in msg and ("--download" in msg) == (name != "celeba") and "\n" not in msg
+        assert not any(word in msg for word in ("data.data_dir", "data.source", "source raw", "source npz", "shared"))
 
 
 # ---------------------------------------------------------------- source raw: MNIST idx
@@ -534,9 +595,7 @@ def test_npz_file_errors(tmp_path):
 
 
 def test_folder_errors(tmp_path):
-    with pytest.raises(DataError, match="data.data_dir is not set"):
-        load_images("mnist", None)
-    with pytest.raises(DataError, match="does not exist") as e:
+    with pytest.raises(DataError, match="no such folder") as e:
         load_images("mnist", tmp_path / "nope")
     assert str(tmp_path / "nope") in str(e.value)
     empty = tmp_path / "empty"
@@ -644,12 +703,14 @@ def test_download_offline_says_where_to_put_files(tmp_path):
         load_images("cifar10", data, "download", opener=opener)
     msg = str(e.value)
     assert "cifar-10-python.tar.gz" in msg and str(data) in msg and "cifar10.npz" in msg and "offline" in msg
+    assert "--data-dir" in msg and "source" not in msg and "shared" not in msg
     assert "\n" not in msg and os.listdir(data) == []
 
 
 def test_download_celeba_explains_manual_steps(tmp_path):
-    with pytest.raises(DataError, match="img_align_celeba"):
+    with pytest.raises(DataError, match="img_align_celeba") as e:
         load_images("celeba", tmp_path / "data", "download", opener=FakeOpener(fail=AssertionError("net")))
+    assert "--data-dir" in str(e.value) and "source" not in str(e.value)
 
 
 # ---------------------------------------------------------------- the real shared MNIST (slow)

@@ -26,7 +26,17 @@ def _train(name, tmp_path):
     return train(cfg, tmp_path / name, data=data, progress=False)
 
 
-def test_mnist_eval_without_the_classifier_says_how_to_train_it(cache):
+def test_mnist_eval_on_a_fresh_install_uses_the_shipped_classifier(cache):
+    ev = _train("mnist-ali", cache)
+    assert ev["is_mean"] >= 1.0 and ev["classifier_origin"] == "shipped with svae"
+    assert ev["classifier_sha256"] == clf.SHIPPED["mnist"][:16] and ev["classifier_test_accuracy"] >= 0.993
+    from svae.report import row
+
+    assert f"(sha256 {clf.SHIPPED['mnist'][:8]}, test accuracy" in row(cache / "mnist-ali")[1][0]  # svae report
+
+
+def test_eval_without_any_classifier_says_how_to_train_one(cache, monkeypatch):
+    monkeypatch.setattr(clf, "SHIPPED", {})
     ev = _train("mnist-ali", cache)
     assert ev["is_mean"] is None and "svae classifier train --domain mnist" in ev["is_note"]
 

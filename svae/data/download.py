@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from ..files import file_digest
 from .images import NPZ_FILES, DataError
 
 # The md5s the datasets' own pages (and torchvision) publish for the distribution files.
@@ -45,10 +46,11 @@ def fetch(name: str, data_dir: str | Path, *, opener: Opener | None = None,
     """
     folder = Path(data_dir)
     if name == "celeba":
-        raise DataError(f"{folder}: CelebA has no stable direct download; get img_align_celeba.zip, "
-                        f"list_eval_partition.txt and list_attr_celeba.txt from "
+        raise DataError(f"{folder}: CelebA has no stable direct download, so --download cannot fetch it; get "
+                        f"img_align_celeba.zip, list_eval_partition.txt and list_attr_celeba.txt from "
                         f"https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html, unzip the images into "
-                        f"{folder / 'img_align_celeba'}/ and use source raw, or put celeba64.npz in {folder}")
+                        f"{folder / 'img_align_celeba'}/ (or put celeba64.npz in {folder}) and run again with "
+                        f"--data-dir {folder} and without --download")
     if name not in CHECKSUMS:
         raise DataError(f"no download known for dataset {name!r}; expected one of {', '.join(CHECKSUMS)}")
     try:
@@ -59,7 +61,7 @@ def fetch(name: str, data_dir: str | Path, *, opener: Opener | None = None,
     paths = []
     for fname, md5 in CHECKSUMS[name].items():
         target = folder / fname
-        if not (target.is_file() and _md5(target) == md5):
+        if not (target.is_file() and file_digest(target, "md5") == md5):
             _fetch_file(name, fname, md5, target, tuple(mirrors or MIRRORS[name]), opener, timeout)
         paths.append(target)
     return paths
@@ -80,8 +82,9 @@ def _fetch_file(name: str, fname: str, md5: str, target: Path, mirrors: tuple[st
     if bad_checksum:
         raise DataError(f"{target}: download failed its checksum ({bad_checksum}); the partial file was deleted")
     wanted = ", ".join(CHECKSUMS[name])
-    raise DataError(f"{target.parent}: could not download {fname} ({failure}); offline? put {wanted} there "
-                    f"by hand and use source raw, or the shared {NPZ_FILES[name]} and use source npz")
+    raise DataError(f"{target.parent}: could not download {fname} ({failure}); offline? put {wanted} (or "
+                    f"{NPZ_FILES[name]}) there by hand and run again with --data-dir {target.parent} "
+                    "and without --download")
 
 
 def _download(url: str, md5: str, target: Path, opener: Opener, timeout: float) -> None:
@@ -104,11 +107,3 @@ def _download(url: str, md5: str, target: Path, opener: Opener, timeout: float) 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -5,6 +5,7 @@ import hashlib
 import json
 import lzma
 import os
+import sys
 import tempfile
 import warnings
 import zipfile
@@ -16,6 +17,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .. import files
 from . import celeba_jpeg, cifar_pickle, mnist_idx
 from ._checks import SHAPES, DataError, check_attributes, check_images, check_labels, holdout_size, one_line
 from .cifar_pickle import CIFAR10_CLASSES
@@ -30,6 +32,8 @@ NPZ_FILES = {"mnist": "mnist.npz", "cifar10": "cifar10.npz", "celeba": "celeba64
 RAW_READERS = {"mnist": mnist_idx, "cifar10": cifar_pickle, "celeba": celeba_jpeg}  # source "raw", one module each
 RAW_FILES = {name: reader.RAW_HINT for name, reader in RAW_READERS.items()}  # what error messages ask for
 CACHE_VERSION = 1  # bump when decoding changes, so old caches stop matching
+CACHE_ENV = "SVAE_DATA_CACHE"  # 0 turns the decoded-array cache off (it costs 55 MB for MNIST, 2.5 GB for CelebA)
+ANNOUNCE_BYTES = 1 << 20  # a new cache file this large is announced; tiny ones (test fixtures, subsets) are not
 
 
 @dataclass
@@ -49,9 +53,13 @@ class ImageSplits:
 
 
 def default_cache_dir() -> Path:
-    """$SVAE_CACHE/data if that variable is set, else ~/.cache/svae/data."""
-    root = os.environ.get("SVAE_CACHE")
-    return (Path(root).expanduser() if root else Path.home() / ".cache" / "svae") / "data"
+    """Where decoded arrays are cached: the cache root's decoded/ (apart from data/, which holds datasets)."""
+    return files.cache_dir("decoded")
+
+
+def cache_enabled() -> bool:
+    """False when $SVAE_DATA_CACHE is 0 (or false, no, off): every load then decodes the files again."""
+    return os.environ.get(CACHE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def load_images(name: str, data_dir: str | Path | None, source: str = "auto", *,
@@ -59,10 +67,13 @@ def load_images(name: str, data_dir: str | Path | None, source: str = "auto", *,
                 opener: Callable | None = None) -> ImageSplits:
     """Load a real image dataset; raise DataError (one line, naming the file) when the files are not usable.
 
+    data_dir None means the default data folder ($SVAE_DATA, else ~/.cache/svae/data).
+
     source: "npz" (the shared mnist.npz / cifar10.npz / celeba64.npz), "raw" (the standard distribution files),
     "download" (fetch the raw files into data_dir first, checksum-verified; opener is handed to the fetcher),
     or "auto" (npz if present, else raw). Decoded arrays are cached under cache_dir (default_cache_dir() when
-    None), keyed by the source files' paths, sizes and modification times; cache=False skips the cache.
+    None), keyed by the source files' paths, sizes and modification times; cache=False (or $SVAE_DATA_CACHE=0)
+    skips the cache.
     """
     if name not in DATASETS:
         raise DataError(f"unknown image dataset {name!r}; expected one of {', '.join(DATASETS)}")
@@ -76,9 +87,9 @@ def load_images(name: str, data_dir: str | Path | None, source: str = "auto", *,
     elif source == "auto":
         source = _auto_source(name, folder)
     inputs, decode = _plan(name, source, folder)
-    if cache:
+    if cache and cache_enabled():
         cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-        arrays = _cached(f"{name}-{source}", folder, inputs, decode, cache_dir)
+        arrays = _cached(name, source, folder, inputs, decode, cache_dir)
     else:
         arrays = decode()
     return _to_splits(arrays, source)
@@ -88,22 +99,32 @@ def load_images(name: str, data_dir: str | Path | None, source: str = "auto", *,
 
 
 def _data_folder(name: str, data_dir: str | Path | None, create: bool) -> Path:
-    hint = f"{NPZ_FILES[name]} or {RAW_FILES[name]}"
-    if data_dir is None or str(data_dir) == "":
-        raise DataError(f"data.data_dir is not set: {name} needs a folder holding {hint}")
-    folder = Path(data_dir).expanduser()
+    folder = Path(data_dir).expanduser() if data_dir is not None and str(data_dir) else files.data_dir()
     if create:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise DataError(f"{folder}: cannot create the data folder ({one_line(e)})") from None
     if not folder.exists():
-        raise DataError(f"{folder}: data folder does not exist (expected {hint} there)")
+        raise DataError(f"{_where(folder)}: no such folder; {_how_to_get(name)}")
     if not folder.is_dir():
-        raise DataError(f"{folder}: not a folder (data.data_dir must be the folder holding {hint})")
+        raise DataError(f"{folder}: not a folder; --data-dir names the folder holding {NPZ_FILES[name]} "
+                        f"or {RAW_FILES[name]}")
     if not create and not any(folder.iterdir()):
-        raise DataError(f"{folder}: data folder is empty (expected {hint})")
+        raise DataError(f"{_where(folder)}: the folder is empty; {_how_to_get(name)}")
     return folder
+
+
+def _where(folder: Path) -> str:
+    default = folder == files.data_dir()
+    return f"{folder} (the default data folder; $SVAE_DATA sets another)" if default else str(folder)
+
+
+def _how_to_get(name: str) -> str:
+    """What every "no data" message tells people to do, in command-line words."""
+    fetch = "" if name == "celeba" else ", or add --download to fetch the official files into it"
+    return (f"put {NPZ_FILES[name]} or {RAW_FILES[name]} there, or name the folder that holds them with "
+            f"--data-dir DIR{fetch}")
 
 
 def _auto_source(name: str, folder: Path) -> str:
@@ -111,9 +132,7 @@ def _auto_source(name: str, folder: Path) -> str:
         return "npz"
     if RAW_READERS[name].present(folder):
         return "raw"
-    fetch = "" if name == "celeba" else "; or use --download (data.source=download) to fetch the raw files"
-    raise DataError(f"{folder}: no {name} data found; put {NPZ_FILES[name]} there for source npz, "
-                    f"or for source raw {RAW_FILES[name]}{fetch}")
+    raise DataError(f"{_where(folder)}: no {name} data found; {_how_to_get(name)}")
 
 
 def _plan(name: str, source: str, folder: Path) -> tuple[list[Path], Callable[[], dict]]:
@@ -121,25 +140,30 @@ def _plan(name: str, source: str, folder: Path) -> tuple[list[Path], Callable[[]
     if source == "npz":
         path = folder / NPZ_FILES[name]
         if not path.is_file():
-            raise DataError(f"{path}: file not found (source npz reads {NPZ_FILES[name]} from data.data_dir)")
+            raise DataError(f"{path}: file not found; put {NPZ_FILES[name]} in the folder --data-dir names")
         return [path], lambda: _read_npz(name, path)
     return RAW_READERS[name].plan(folder)
 
 
-def _cached(kind: str, folder: Path, inputs: list[Path], decode: Callable[[], dict], cache_dir: Path) -> dict:
+def _cached(name: str, source: str, folder: Path, inputs: list[Path], decode: Callable[[], dict],
+            cache_dir: Path) -> dict:
     """Decoded arrays from cache_dir if the inputs are unchanged, else decode them and store the result.
 
     The cache file is {name}-{source}-{hash of the data folder}-{hash of the inputs' paths, sizes and mtimes}.npz,
     an uncompressed npz (fast to read). Changed inputs give a new name, and the stale file is removed.
     """
-    stem = f"{kind}-{_digest([str(folder.resolve())])}"
+    stem = f"{name}-{source}-{_digest([str(folder.resolve())])}"
     state = _digest([CACHE_VERSION] + [[str(p.resolve()), *_file_state(p)] for p in inputs])
     path = cache_dir / f"{stem}-{state}.npz"
     arrays = _read_cache(path)
     if arrays is not None:
         return arrays
     arrays = decode()
-    _write_cache(path, arrays, stale=[p for p in cache_dir.glob(f"{stem}-*.npz") if p != path])
+    written = _write_cache(path, arrays, stale=[p for p in cache_dir.glob(f"{stem}-*.npz") if p != path])
+    if written and path.stat().st_size >= ANNOUNCE_BYTES:  # said once, when the file appears
+        print(f"svae: saved the decoded {name} arrays uncompressed to {path} "
+              f"({path.stat().st_size / 1e6:.1f} MB) so that later loads take well under a second; "
+              f"{CACHE_ENV}=0 turns this cache off, and the file can be deleted at any time", file=sys.stderr)
     return arrays
 
 
@@ -170,7 +194,8 @@ def _read_cache(path: Path) -> dict | None:
     return None
 
 
-def _write_cache(path: Path, arrays: dict, stale: list[Path]) -> None:
+def _write_cache(path: Path, arrays: dict, stale: list[Path]) -> bool:
+    """Whether the cache file was written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename: a crash or a concurrent run never leaves a half-written cache under the real name.
@@ -185,8 +210,10 @@ def _write_cache(path: Path, arrays: dict, stale: list[Path]) -> None:
             raise
         for p in stale:
             p.unlink(missing_ok=True)
+        return True
     except OSError as e:  # a read-only or full disk costs speed next time, not this run
         warnings.warn(f"could not write the data cache {path}: {one_line(e)}", stacklevel=3)
+        return False
 
 
 def _to_splits(a: dict, source: str) -> ImageSplits:

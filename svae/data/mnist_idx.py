@@ -41,7 +41,7 @@ def _find(folder: Path) -> dict[str, Path]:
     files = {key: _mnist_path(folder, base) for key, base in MNIST_IDX.items()}
     missing = [MNIST_IDX[k] + "[.gz]" for k, p in files.items() if p is None]
     if missing:
-        raise DataError(f"{folder}: missing MNIST file(s) {', '.join(missing)} (source raw needs all four)")
+        raise DataError(f"{folder}: missing MNIST file(s) {', '.join(missing)} (all four are needed)")
     return files
 
 

@@ -1,4 +1,4 @@
-"""The project's own classifiers for the inception score: an MNIST CNN and an in-domain CIFAR-10 net, cached on disk."""
+"""svae's own classifiers for the inception score: an MNIST CNN and an in-domain CIFAR-10 net, shipped or cached."""
 from __future__ import annotations
 
 import json
@@ -12,11 +12,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..files import cache_dir, file_digest
+from ..progress import bar
 from .scores import inception_score
 
 DOMAINS = ("mnist", "cifar10")
 WEIGHTS = {"mnist": "mnist-cnn.pt", "cifar10": "cifar10-indomain.pt"}
 TRAIN_HINT = "svae classifier train --domain {domain} --data-dir DIR"
+SHIPPED_DIR = Path(__file__).parent / "weights"
+# The classifiers shipped inside the package (SHIPPED_DIR/WEIGHTS[domain], with the JSON sidecar beside it) and the
+# sha256 each must have: checked at every load, so a damaged install fails loudly instead of scoring differently.
+# A new one is added with scripts/ship_classifier.py, which prints its line for this table.
+SHIPPED = {
+    "mnist": "692ed2cdfa425af71362fe3af7a4c2c46e3691982106b47c661ed0208bf598aa",
+}
 # Pixel statistics of the training sets (scaled to [0, 1]); the networks normalise their own input,
 # so every caller hands them images in [0, 1], the command line's array contract.
 NORM = {"mnist": ((0.1307,), (0.3081,)), "cifar10": ((0.4913, 0.4821, 0.4465), (0.2452, 0.2428, 0.2606))}
@@ -68,9 +77,8 @@ class Classifier(nn.Module):
 
 
 def default_dir() -> Path:
-    """$SVAE_CACHE/classifiers if set, else ~/.cache/svae/classifiers (beside the data cache)."""
-    root = os.environ.get("SVAE_CACHE")
-    return (Path(root).expanduser() if root else Path.home() / ".cache" / "svae") / "classifiers"
+    """Where `svae classifier train` writes: $SVAE_CACHE/classifiers, else ~/.cache/svae/classifiers."""
+    return cache_dir("classifiers")
 
 
 def weights_path(domain: str, path: str | Path | None = None) -> Path:
@@ -97,14 +105,36 @@ def save(net: Classifier, info: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def load(domain: str, path: str | Path | None = None, device: str = "cpu") -> Loaded:
-    """The trained classifier of a domain in eval mode; MetricError naming the command that trains it."""
+def resolve(domain: str, path: str | Path | None = None) -> tuple[Path, str]:
+    """The weights file that scores a domain and where it came from, first found: the path given (--classifier),
+    the user cache (one trained here with `svae classifier train`), the one shipped with svae."""
     if domain not in DOMAINS:
         raise MetricError(f"unknown classifier domain {domain!r}; expected one of {', '.join(DOMAINS)}")
-    p = weights_path(domain, path)
-    if not p.is_file():
-        raise MetricError(f"{p}: no trained {domain} classifier; train it with `{TRAIN_HINT.format(domain=domain)}` "
-                          "(or point --classifier / SVAE_CACHE at its folder)")
+    hint = f"train it with `{TRAIN_HINT.format(domain=domain)}`"
+    if path is not None:
+        p = weights_path(domain, path)
+        if not p.is_file():
+            raise MetricError(f"{p} (from --classifier): no trained {domain} classifier there; {hint}")
+        return p, "--classifier"
+    user, shipped = weights_path(domain), SHIPPED_DIR / WEIGHTS[domain]
+    if user.is_file():
+        return user, "user cache"
+    if domain in SHIPPED:
+        if not shipped.is_file():
+            raise MetricError(f"{shipped}: the {domain} classifier shipped with svae is missing; reinstall svae")
+        return shipped, "shipped with svae"
+    raise MetricError(f"no trained {domain} classifier: none in the user cache ({user}) and none ships with svae; "
+                      f"{hint} (or pass --classifier FILE)")
+
+
+def load(domain: str, path: str | Path | None = None, device: str = "cpu") -> Loaded:
+    """The classifier of a domain in eval mode (see resolve()), its sidecar, and which file it is: info gets
+    file, origin and sha256 (first 16 hex digits). MetricError naming the command that trains one if none."""
+    p, origin = resolve(domain, path)
+    digest = file_digest(p)
+    if origin == "shipped with svae" and digest != SHIPPED[domain]:
+        raise MetricError(f"{p}: sha256 {digest[:16]}..., expected {SHIPPED[domain][:16]}...: the {domain} "
+                          "classifier shipped with svae is damaged; reinstall svae")
     net = Classifier(domain)
     try:
         net.load_state_dict(torch.load(p, map_location=device, weights_only=True))
@@ -112,6 +142,7 @@ def load(domain: str, path: str | Path | None = None, device: str = "cpu") -> Lo
         raise MetricError(f"{p}: not a {domain} classifier of this svae version ({type(e).__name__})") from None
     side = p.with_suffix(".json")
     info = json.loads(side.read_text()) if side.is_file() else {}
+    info.update({"file": str(p), "origin": origin, "sha256": digest[:16]})
     return Loaded(net.to(device).eval(), info)
 
 
@@ -124,9 +155,11 @@ def predict(net: nn.Module, x01: torch.Tensor, batch_size: int = 500, what: str 
     net.eval()
     dev = next(net.parameters()).device
     out = []
-    for i in range(0, len(x01), batch_size):
-        xb = x01[i:i + batch_size].to(dev).float()
-        out.append((net.features(xb) if what == "features" else net(xb).softmax(dim=1)).double().cpu())
+    with bar(len(x01), f"classifier {what}", "img") as b:
+        for i in range(0, len(x01), batch_size):
+            xb = x01[i:i + batch_size].to(dev).float()
+            out.append((net.features(xb) if what == "features" else net(xb).softmax(dim=1)).double().cpu())
+            b.update(len(xb))
     return torch.cat(out)
 
 
@@ -198,9 +231,10 @@ def train(domain: str, x_train: torch.Tensor, y_train: torch.Tensor, x_test: tor
 DEFAULT_EPOCHS = {"mnist": 5, "cifar10": 15}
 
 
-def train_and_save(domain: str, data_dir: str | Path, epochs: int | None = None, out: str | Path | None = None,
+def train_and_save(domain: str, data_dir: str | Path | None, epochs: int | None = None, out: str | Path | None = None,
                    seed: int = 0, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """`svae classifier train`: train on the dataset in data_dir, store weights + JSON sidecar, return the sidecar."""
+    """`svae classifier train`: train on the dataset in data_dir (None: the default data folder), store weights +
+    JSON sidecar, return the sidecar."""
     from ..data.images import load_images
 
     if domain not in DOMAINS:
@@ -211,8 +245,9 @@ def train_and_save(domain: str, data_dir: str | Path, epochs: int | None = None,
     splits = load_images(domain, data_dir)
     path = weights_path(domain, out)
     loaded = train(domain, splits.x_train, splits.y_train, splits.x_test, splits.y_test, epochs, seed=seed, log=log)
-    loaded.info.update({"data_dir": str(data_dir), "weights": path.name,
-                        "command": f"svae classifier train --domain {domain} --data-dir {data_dir} --epochs {epochs}"})
+    folder = f" --data-dir {data_dir}" if data_dir else ""
+    loaded.info.update({"data_dir": str(data_dir) if data_dir else None, "weights": path.name,
+                        "command": f"svae classifier train --domain {domain}{folder} --epochs {epochs}"})
     save(loaded.net, loaded.info, path)
     log(f"wrote {path} and {path.with_suffix('.json').name}")
     return loaded.info

