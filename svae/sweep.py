@@ -113,10 +113,7 @@ def draw_sweep(out: str | Path, presets: list[str], data: dict[str, Any] | None 
                 "reconstructions (rows 1-2: x, rows 3-4: G(E(x)))")
             fig.suptitle(f"{preset}: {what}", fontsize=9)
             fig.tight_layout()
-            path = out / f"{kind}_{preset}.png"
-            fig.savefig(path, dpi=80)
-            plt.close(fig)
-            written.append(path)
+            written.append(viz.save_figure(fig, out / f"{kind}_{preset}.png"))
     front = draw_front(out, presets)
     return written + ([front] if front else [])
 
@@ -187,10 +184,7 @@ def draw_front(out: str | Path, presets: list[str]) -> Path | None:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = out / "front.png"
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return viz.save_figure(fig, out / "front.png")
 
 
 __all__ = ["run_sweep", "draw_sweep", "draw_front", "lam_dir"]

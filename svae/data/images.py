@@ -5,7 +5,6 @@ import hashlib
 import json
 import lzma
 import os
-import tempfile
 import warnings
 import zipfile
 import zlib
@@ -16,6 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..atomic import write_atomic
 from . import celeba_jpeg, cifar_pickle, mnist_idx
 from ._checks import SHAPES, DataError, check_attributes, check_images, check_labels, holdout_size, one_line
 from .cifar_pickle import CIFAR10_CLASSES
@@ -173,16 +173,8 @@ def _read_cache(path: Path) -> dict | None:
 def _write_cache(path: Path, arrays: dict, stale: list[Path]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename: a crash or a concurrent run never leaves a half-written cache under the real name.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache folder may be shared
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # a crash or a concurrent run never leaves a half-written cache under the real name
+        write_atomic(path, lambda f: np.savez(f, **arrays), "data cache")
         for p in stale:
             p.unlink(missing_ok=True)
     except OSError as e:  # a read-only or full disk costs speed next time, not this run
