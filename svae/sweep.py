@@ -23,8 +23,10 @@ def _finished(run_dir: Path, cfg: Config) -> bool:
     """A run counts as done when it was evaluated under exactly this configuration."""
     if not (run_dir / "eval.json").is_file() or not (run_dir / "config.yaml").is_file():
         return False
-    try:
-        return Config.load(run_dir / "config.yaml").to_dict() == cfg.to_dict()
+    from .run import absolute_paths
+
+    try:  # a run of an older svae stored a relative data_dir: the same folder when the sweep runs from there
+        return absolute_paths(Config.load(run_dir / "config.yaml")).to_dict() == cfg.to_dict()
     except ValueError:
         return False
 

@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import __version__, distributed
-from .atomic import write_text
+from .atomic import WriteError, write_text
 from .checkpoint import (CheckpointError, find_checkpoint, load_checkpoint, load_networks, rng_state, save_checkpoint,
                          set_rng_state)
 from .config import Config, ConfigError
@@ -357,8 +357,12 @@ class Trainer:
 
     def _write_metrics(self, row: dict[str, Any]) -> None:
         if self.run_dir:
-            with open(self.run_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
+            path = self.run_dir / "metrics.jsonl"
+            try:  # appended, not rewritten: a torn last line is dropped on resume (drop_metrics_after)
+                with open(path, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+            except OSError as e:
+                raise WriteError(f"could not write metrics {path}: {e.strerror or e}") from None
 
     def drop_metrics_after(self, step: int) -> None:
         """Drop metric rows past `step` (written after the checkpoint being resumed), and any torn last line."""

@@ -188,3 +188,18 @@ def test_eval_on_a_full_disk_names_the_file_and_leaves_no_temporary_file(tmp_pat
     monkeypatch.undo()
     assert files(run) == before  # the old eval.json and pictures intact; no .tmp file, no lock left
     assert np.isfinite(json.loads((run / "eval.json").read_text())["mse"])
+
+
+def test_a_sweep_run_with_an_older_relative_data_dir_still_counts_as_done(tmp_path, monkeypatch):
+    from svae.presets import get_preset
+    from svae.run import absolute_paths
+    from svae.sweep import _finished
+
+    monkeypatch.chdir(tmp_path)
+    cfg = get_preset("mnist-svae-r")
+    cfg.data.data_dir = "data"  # as svae before this change stored it
+    run = tmp_path / "lam_1"
+    run.mkdir()
+    cfg.save(run / "config.yaml")
+    (run / "eval.json").write_text("{}\n")
+    assert _finished(run, absolute_paths(cfg))  # the sweep's own configuration is absolute now
