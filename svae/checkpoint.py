@@ -6,15 +6,17 @@ import pickle
 import random
 import re
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
+from .atomic import fsync_dir, write_atomic
+from .errors import SvaeError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(SvaeError, RuntimeError):
     """A checkpoint is missing, unreadable, unsafe or cannot be written; the message names the file."""
 
 
@@ -43,14 +45,14 @@ def save_checkpoint(state: dict[str, Any], path: str | Path, keep: int = 0) -> P
 
     With keep > 0 the newest `keep` checkpoints also stay as step_XXXXXXXX.pt beside it. The step copy is a
     hard link to the file just written (no second write, no extra disk while it is the newest); where links
-    are not supported it is copied. A write that fails (a full disk) raises CheckpointError naming the file
+    are not supported it is copied. A write that fails (a full disk) raises WriteError naming the file
     and the cause; the previous file under that name is untouched and no temporary file is left.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(".*.tmp"):  # left by a writer that was killed; one writer per run directory
         stale.unlink(missing_ok=True)
-    _atomic_write(path, lambda f: torch.save(state, f))
+    write_atomic(path, lambda f: torch.save(state, f), "checkpoint")
     if keep > 0:
         step_path = path.with_name(f"step_{int(state['step']):08d}.pt")
         _link_or_copy(path, step_path)
@@ -59,68 +61,13 @@ def save_checkpoint(state: dict[str, Any], path: str | Path, keep: int = 0) -> P
     return path
 
 
-class _Recorder:
-    """A file wrapper that remembers the OSError of a failed write: torch.save reports it as a RuntimeError
-    ('unexpected pos ...') that has lost the cause, e.g. 'No space left on device'."""
-
-    def __init__(self, f: BinaryIO):
-        self.f, self.error = f, None
-
-    def write(self, b: bytes) -> int:
-        try:
-            return self.f.write(b)
-        except OSError as e:
-            self.error = self.error or e
-            raise
-
-    def flush(self) -> None:
-        self.f.flush()
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    rec = None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            rec = _Recorder(f)
-            write(rec)
-            f.flush()
-            os.fsync(f.fileno())  # the data is on disk before the name points at it
-        os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one
-    except (OSError, RuntimeError) as e:
-        Path(tmp).unlink(missing_ok=True)
-        cause = rec.error if rec is not None and rec.error is not None else e
-        if isinstance(e, RuntimeError) and cause is e:
-            raise
-        raise CheckpointError(f"could not write checkpoint {path}: {_reason(cause)}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _reason(e: OSError) -> str:
-    return e.strerror or str(e) or type(e).__name__
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:  # make the rename itself durable
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-
-
 def _link_or_copy(src: Path, dst: Path) -> None:
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     try:
         tmp.unlink(missing_ok=True)
         os.link(src, tmp)
         os.replace(tmp, dst)  # replaces an older copy of the same step (after a rollback)
-        _fsync_dir(dst.parent)
+        fsync_dir(dst.parent)
         return
     except OSError:
         tmp.unlink(missing_ok=True)
@@ -129,7 +76,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         with open(src, "rb") as s:
             shutil.copyfileobj(s, f)
 
-    _atomic_write(dst, copy)
+    write_atomic(dst, copy, "checkpoint")
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -147,7 +94,33 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}: {first[:200]})") from None
     if not isinstance(state, dict) or not {"step", "nets", "config"} <= set(state):
         raise CheckpointError(f"{path}: not an svae checkpoint (expected a dict with step, nets and config)")
+    for key in ("config", "nets"):
+        if not isinstance(state[key], dict):
+            raise CheckpointError(f"{path}: damaged checkpoint ({key} is a {type(state[key]).__name__}, "
+                                  "expected a mapping)")
     return state
+
+
+def checkpoint_config(state: dict[str, Any], path: str | Path) -> "Config":  # noqa: F821
+    """The configuration a checkpoint was trained with, or a CheckpointError naming the file and the key."""
+    from .config import Config, ConfigError
+
+    try:
+        return Config.from_dict(state["config"])
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: its configuration is not valid ({e})") from None
+
+
+def load_networks(networks: dict[str, torch.nn.Module], state: dict[str, Any], path: str | Path) -> None:
+    """Load state['nets'] into networks; a CheckpointError when the weights do not fit (another configuration)."""
+    for name, net in networks.items():
+        if name not in state["nets"]:
+            raise CheckpointError(f"{path}: no weights for the {name} its configuration builds")
+        try:
+            net.load_state_dict(state["nets"][name])
+        except (RuntimeError, ValueError, TypeError, AttributeError) as e:
+            first = " ".join(str(e).split())[:300]
+            raise CheckpointError(f"{path}: the {name} weights do not fit its configuration ({first})") from None
 
 
 def find_checkpoint(run_dir: str | Path, map_location: str | torch.device = "cpu"

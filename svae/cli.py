@@ -3,19 +3,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
+# Only light modules here: torch and numpy load inside main(), where a Ctrl-C during their import is caught.
+from .config import SEED_MAX
+from .errors import DivergenceError, Interrupted, SvaeError, UsageError, one_line
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 1
 DATA_DEFAULT = "default: $SVAE_DATA, else ~/.cache/svae/data"
-
-
-class UsageError(Exception):
-    """Bad input: printed as one line, exit status 2."""
+MAX_SAMPLES = 100_000_000  # `svae sample --n`: beyond any use, and caught before memory is
 
 
 def _training_options(p: argparse.ArgumentParser) -> None:
@@ -52,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="evaluate a run directory; writes and prints DIR/eval.json")
     e.add_argument("run_dir")
     e.add_argument("--device", default="cpu")
+    e.add_argument("--data-dir", help="the dataset's folder, if not the one the run's config.yaml names")
 
     s = sub.add_parser("sample", help="draw samples of a trained run into a .npy file")
     s.add_argument("run_dir")
@@ -137,6 +137,11 @@ def _config_from_args(a: argparse.Namespace):
     from .config import set_value, validate
     from .presets import get_preset
 
+    from .run import absolute_paths
+
+    for name, val in (("--epochs", a.epochs), ("--steps", a.steps)):
+        if val is not None and val <= 0:  # --steps 0 would otherwise mean "the preset's epochs"
+            raise UsageError(f"{name} must be > 0, got {val}")
     cfg = get_preset(a.preset)
     if a.epochs is not None:
         cfg.train.epochs, cfg.train.steps = a.epochs, 0
@@ -155,61 +160,119 @@ def _config_from_args(a: argparse.Namespace):
             raise UsageError(f"--set {item!r}: expected KEY=VALUE, e.g. train.lr=1e-4")
         key, val = item.split("=", 1)
         set_value(cfg, key.strip(), val.strip(), parse=True)
-    return validate(cfg)
+    return absolute_paths(validate(cfg))
 
 
 def _check_device(device: str) -> None:
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"device {device!r} asked for, but this machine has no CUDA device; use --device cpu")
-
-
-def _save_array(path: str, arr: torch.Tensor) -> None:
-    if not path.endswith(".npy"):
-        raise UsageError(f"--out {path!r}: expected a .npy file name")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, arr.numpy().astype(np.float32))
-
-
-def _load_input(path: str, model) -> torch.Tensor:
-    from .models import x_shape
+    """A device this machine has, checked before anything is loaded or written."""
+    import torch
 
     try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise UsageError(f"--input {path}: not a readable .npy array ({e})") from None
-    want = x_shape(model.cfg.model.arch)
-    if arr.ndim != len(want) + 1 or tuple(arr.shape[1:]) != want:
-        raise UsageError(f"--input {path}: shape {arr.shape}, expected (N, {', '.join(map(str, want))})")
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise UsageError(f"--input {path}: dtype {arr.dtype}, expected float32 (images in [0, 1])")
-    return torch.from_numpy(arr.astype(np.float32))
+        d = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise UsageError(f"--device {device!r}: not a device; use cpu, cuda or cuda:N") from None
+    if d.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"device {device!r} asked for, but this machine has no CUDA device; use --device cpu")
+        if d.index is not None and d.index >= torch.cuda.device_count():
+            n = torch.cuda.device_count()
+            raise UsageError(f"device {device!r} asked for, but this machine has {n} CUDA device(s): cuda:0 to "
+                             f"cuda:{n - 1}")
+    elif d.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise UsageError(f"device {device!r} asked for, but this machine has no MPS (Apple GPU) device; "
+                             "use --device cpu")
+    elif d.type != "cpu":
+        raise UsageError(f"--device {device!r}: svae runs on cpu, cuda, cuda:N or mps")
+
+
+def _check_seed(seed: int) -> None:
+    if not 0 <= seed <= SEED_MAX:
+        raise UsageError(f"--seed must lie in [0, {SEED_MAX}], got {seed}")
+
+
+def _check_out_file(path: str) -> None:
+    if not path.endswith(".npy"):
+        raise UsageError(f"--out {path!r}: expected a .npy file name")
+    if Path(path).is_dir():
+        raise UsageError(f"--out {path}: is a folder; name a .npy file")
+
+
+def _save_array(path: str, arr) -> None:
+    """FILE.npy written atomically: on a failure (a full disk) an older FILE stays as it was."""
+    import numpy as np
+
+    from .atomic import write_atomic
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, lambda f: np.save(f, np.asarray(arr.numpy(), dtype=np.float32)), "array")
+
+
+def _check_sample_size(n: int, shape: tuple[int, ...], out: str) -> None:
+    """--n against the memory available and the free disk, before anything is drawn."""
+    import shutil
+
+    size = n * 4
+    for d in shape:
+        size *= d
+    what = f"--n {n}: the samples take {size / 2**30:.3g} GiB (float32, {' x '.join(map(str, (n, *shape)))})"
+    free_mem = available_memory()
+    if free_mem is not None and size > 0.8 * free_mem:
+        raise UsageError(f"{what}, more than this machine's {free_mem / 2**30:.3g} GiB of available memory allows; "
+                         "draw them in parts with different --seed values")
+    folder = Path(out).parent
+    while not folder.exists():
+        folder = folder.parent
+    free_disk = shutil.disk_usage(folder).free
+    if size > free_disk:
+        raise UsageError(f"{what}, more than the {free_disk / 2**30:.3g} GiB free on the disk of {out}")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available without swapping (Linux MemAvailable), else free pages; None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _load_input(path: str, model):
+    """--input FILE.npy in the array contract of the model's data (the checks `svae score` makes)."""
+    import torch
+
+    from .data._checks import check_array, read_npy
+    from .models import x_shape
+
+    images = model.out_range is not None
+    arr = check_array(read_npy(path, "--input"), f"--input {path}", x_shape(model.cfg.model.arch), images)
+    return torch.from_numpy(arr)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoint import CheckpointError
-    from .config import ConfigError
-    from .run import RunError
-    from .data._checks import DataError
-    from .guard import DivergenceError, Interrupted
-    from .metrics.classifier import MetricError
-
-    args = _parser().parse_args(argv)
+    """Run one command; every error svae foresees (SvaeError) is one line on stderr and exit status 2."""
     try:
-        return _dispatch(args)
-    except (UsageError, ConfigError, RunError, CheckpointError, MetricError, DataError) as e:
-        print(f"svae: error: {e}", file=sys.stderr)
+        return _dispatch(_parser().parse_args(argv))
+    except SvaeError as e:  # bad input, an unusable run directory or checkpoint, a failed write
+        print(f"svae: error: {one_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Interrupted as e:  # SIGINT/SIGTERM: the step was finished and checkpointed (docs/resuming.md)
         print(f"svae: {e}; resume with: {_resume_command(argv)}", file=sys.stderr)
         return 128 + e.signum
-    except KeyboardInterrupt:  # outside the training loop, or a second Ctrl-C
+    except KeyboardInterrupt:  # outside the training loop (loading torch, data, evaluating), or a second Ctrl-C
         print("svae: interrupted", file=sys.stderr)
         return 128 + 2
     except DivergenceError as e:  # not bad input: the training itself failed
-        print(f"svae: error: {e}", file=sys.stderr)
+        print(f"svae: error: {one_line(e)}", file=sys.stderr)
         return EXIT_DIVERGED
-    except OSError as e:  # e.g. a full disk while writing metrics or pictures
-        print(f"svae: error: {e}", file=sys.stderr)
+    except OSError as e:  # a write outside the atomic helper, or a folder that cannot be made
+        print(f"svae: error: {one_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 
@@ -263,12 +326,20 @@ def _dispatch(a: argparse.Namespace) -> int:
         return _evaluation_command(a)
     _check_device(a.device)
     if a.command == "eval":
-        print(json.dumps(run.evaluate_run(a.run_dir, device=a.device), indent=2))
+        data_dir = os.path.abspath(os.path.expanduser(a.data_dir)) if a.data_dir else None
+        print(json.dumps(run.evaluate_run(a.run_dir, device=a.device, data_dir=data_dir), indent=2))
         return 0
+    import torch
+
+    from .models import x_shape
+
+    _check_seed(a.seed)
+    _check_out_file(a.out)
+    if a.command == "sample" and not 0 < a.n <= MAX_SAMPLES:
+        raise UsageError(f"--n must lie in [1, {MAX_SAMPLES}], got {a.n}")
     model = Model.from_run(a.run_dir, a.device)
     if a.command == "sample":
-        if a.n <= 0:
-            raise UsageError(f"--n must be > 0, got {a.n}")
+        _check_sample_size(a.n, x_shape(model.cfg.model.arch), a.out)
         torch.manual_seed(a.seed)
         _save_array(a.out, model.sample_array(a.n))
         print(f"wrote {a.n} samples to {a.out}")
@@ -283,6 +354,8 @@ def _dispatch(a: argparse.Namespace) -> int:
 
 
 def _bench(a: argparse.Namespace) -> int:
+    import torch
+
     from .bench import bench, format_result
 
     for name, val in (("--steps", a.steps), ("--batch", a.batch), ("--threads", a.threads)):
@@ -345,6 +418,8 @@ def _study_command(a: argparse.Namespace) -> int:
 
 def _evaluation_command(a: argparse.Namespace) -> int:
     """classifier / score / sweep / report: the evaluation protocol of METHOD.md section 6."""
+    import torch
+
     if a.command == "classifier":
         from .metrics import classifier
 
@@ -362,6 +437,9 @@ def _evaluation_command(a: argparse.Namespace) -> int:
         return 0
     if a.command == "sweep":
         from . import sweep
+        from .rundir import check_out
+
+        check_out(a.out)
 
         try:
             lams = [float(v) for v in a.lam.split(",") if v.strip()]

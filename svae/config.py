@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,8 +10,10 @@ from typing import Any
 
 import yaml
 
+from .errors import SvaeError
 
-class ConfigError(ValueError):
+
+class ConfigError(SvaeError, ValueError):
     """A configuration value is wrong; the message names the key and what is allowed."""
 
 
@@ -34,6 +37,7 @@ Z_ACTIVATIONS = ("auto", "none", "tanh")
 SOURCES = ("auto", "npz", "raw", "download")
 ON_DIVERGENCE = ("stop", "rollback")
 PRECISIONS = ("fp32", "bf16", "fp16")
+SEED_MAX = 2**32 - 1  # numpy's range; the trainer derives per-epoch and per-step seeds from it
 
 
 @dataclass
@@ -147,7 +151,9 @@ class Config:
         return cfg
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        from .atomic import write_text
+
+        write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False), "configuration")
 
     @classmethod
     def load(cls, path: str | Path) -> "Config":
@@ -235,7 +241,9 @@ def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 def _positive(key: str, value: float, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero) or value != value:
+    if value != value or value in (math.inf, -math.inf):  # no key means anything at infinity; NaN is no number
+        raise ConfigError(f"{key}: must be a finite number, got {value}")
+    if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{key}: must be {'>= 0' if allow_zero else '> 0'}, got {value}")
 
 
@@ -284,6 +292,14 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"train.probe_every: -1 (once an epoch), 0 (never) or a number of steps, got {t.probe_every}")
     for key, val in (("train.probe_samples", t.probe_samples), ("train.probe_test", t.probe_test)):
         _positive(key, val)
+    if m.critic_input != "joint":
+        # the "pair" critics (docs/architectures.md) take an image and its partner stacked, for an adversarial
+        # reconstruction critic; no objective here feeds them pairs of images, so a run would fail at step 1
+        raise ConfigError(f"model.critic_input: {m.critic_input!r} is not supported by any objective (its critic "
+                          "needs each image's partner, which no model supplies); use 'joint'")
+    for key, seed in (("train.seed", t.seed), ("data.seed", d.seed)):
+        if not 0 <= seed <= SEED_MAX:
+            raise ConfigError(f"{key}: must lie in [0, {SEED_MAX}], got {seed}")
     if not 0 <= m.critic_dropout < 1:
         raise ConfigError(f"model.critic_dropout: must lie in [0, 1), got {m.critic_dropout}")
     if not 0 < t.rollback_lr_factor < 1:

@@ -8,24 +8,7 @@ from typing import Any
 
 import torch
 
-
-class DivergenceError(RuntimeError):
-    """A loss or a parameter became NaN or infinite; .step is the step after which it was seen."""
-
-    def __init__(self, message: str, step: int = -1, values: dict[str, float] | None = None):
-        super().__init__(message)
-        self.step, self.values = step, values or {}
-
-
-class Interrupted(Exception):
-    """Training stopped on a signal after finishing its step; .checkpoint holds the state (None without a run
-    directory). The command line exits with 128 + signal number (130 for SIGINT, 143 for SIGTERM)."""
-
-    def __init__(self, signum: int, step: int, checkpoint: Any = None):
-        self.signum, self.step, self.checkpoint = signum, step, checkpoint
-        self.signame = signal.Signals(signum).name
-        where = f"; checkpoint {checkpoint}" if checkpoint else ""
-        super().__init__(f"interrupted by {self.signame} at step {step}{where}")
+from .errors import DivergenceError, Interrupted  # noqa: F401  (defined apart from torch, for the command line)
 
 
 class StopSignals:

@@ -74,8 +74,17 @@ class Model(nn.Module):
         return torch.cat(out)
 
     # The array contract of the command line: images in [0, 1], toy points in data coordinates.
-    def sample_array(self, n: int) -> torch.Tensor:
-        return to_unit(self.sample(n), self.out_range).cpu()
+    @torch.no_grad()
+    def sample_array(self, n: int, batch_size: int = 1000) -> torch.Tensor:
+        """sample(n) in the array contract, filled batch by batch into one CPU tensor (the same draws as
+        sample(n)): the memory it takes is the output's, which the command line checks beforehand."""
+        out = None
+        for i in range(0, n, batch_size):
+            x = to_unit(self.decoder(self.sample_prior(min(batch_size, n - i))), self.out_range).cpu()
+            if out is None:
+                out = torch.empty((n, *x.shape[1:]), dtype=torch.float32)
+            out[i:i + len(x)] = x
+        return out
 
     def reconstruct_array(self, x_unit: torch.Tensor) -> torch.Tensor:
         x = from_unit(x_unit, self.out_range).to(self.device)
@@ -84,10 +93,10 @@ class Model(nn.Module):
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str = "cpu") -> "Model":
         """The model of a run directory, with the weights of checkpoints/last.pt, in eval mode."""
-        from .checkpoint import load_checkpoint, run_checkpoint
+        from .checkpoint import checkpoint_config, load_checkpoint, load_networks, run_checkpoint
 
-        ckpt = load_checkpoint(run_checkpoint(run_dir), map_location=device)
-        model = cls(Config.from_dict(ckpt["config"]))
-        for name, net in model.networks().items():
-            net.load_state_dict(ckpt["nets"][name])
+        path = run_checkpoint(run_dir)
+        ckpt = load_checkpoint(path, map_location=device)
+        model = cls(checkpoint_config(ckpt, path))
+        load_networks(model.networks(), ckpt, path)
         return model.to(device).eval()

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_text
 from .run import RunError
 
 MODEL_NAMES = {"ali": "ALI", "alice": "ALICE", "svae": "sVAE", "svae_r": "sVAE-r", "vae": "VAE"}
@@ -110,5 +111,5 @@ def write_report(paths: list[str | Path], out: str | Path | None = None) -> str:
     text = table(find_runs(paths))
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text)
+        write_text(out, text, "report")
     return text

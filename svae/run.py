@@ -4,23 +4,23 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from . import __version__, distributed
+from . import __version__, distributed, rundir
+from .atomic import write_text
 from .checkpoint import find_checkpoint, load_checkpoint, run_checkpoint
 from .config import Config, ConfigError
 from .data import Dataset, load_dataset, to_model, to_unit
 from .evaluate import Probe, evaluate
 from .model import Model
+from .rundir import RunError
 from .trainer import Trainer
 from . import tracking, viz
 
-RUN_FILES = ("config.yaml", "metrics.jsonl", "eval.json", "checkpoints", tracking.LOG_DIR)
 # keys a resumed run may change: how long and where it runs, not what it computes
 RESUMABLE_CHANGES = {"train.epochs", "train.steps", "train.device", "train.threads", "train.log_every",
                      "train.ckpt_every", "train.eval_samples", "train.eval_splits", "data.data_dir", "data.source",
@@ -30,10 +30,6 @@ RESUMABLE_CHANGES = {"train.epochs", "train.steps", "train.device", "train.threa
                      "train.probe_test"}
 
 
-class RunError(RuntimeError):
-    """A run directory cannot be used as asked; the message says why and what to do."""
-
-
 def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():
@@ -41,47 +37,63 @@ def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def prepare(cfg: Config, out: str | Path, resume: bool = False, force: bool = False) -> tuple[Path, dict | None]:
-    """Check the run directory before anything is written; return it and the checkpoint to resume from."""
-    out = Path(out)
-    has_run = out.is_dir() and any((out / f).exists() for f in RUN_FILES)
-    if out.exists() and not out.is_dir():
-        raise RunError(f"{out}: exists and is not a directory")
-    if has_run and resume:
-        found = find_checkpoint(out)  # last.pt, else the newest step copy that loads
-        if found is None:
-            return out, None  # killed before its first checkpoint: start from the beginning
-        ckpt_path, ckpt, skipped = found
-        for problem in skipped:
-            print(f"svae: warning: skipped {problem}; resuming from {ckpt_path}", file=sys.stderr)
-        if ckpt.get("version") != __version__:
-            print(f"svae: warning: {ckpt_path} was written by svae {ckpt.get('version')}, this is {__version__}",
-                  file=sys.stderr)
-        old, new = _flat(ckpt["config"]), _flat(cfg.to_dict())
-        changed = sorted(k for k in old if k in new and old[k] != new[k] and k not in RESUMABLE_CHANGES)
-        if changed:
-            raise RunError(f"{out}: --resume with a different configuration ({', '.join(changed)}); "
-                           "use the run's own settings or a new --out")
-        return out, ckpt
-    if has_run and not force:
+def prepare(cfg: Config, out: Path, resume: bool = False, force: bool = False) -> dict | None:
+    """Check the run directory (locked by the caller) before anything is written, clear what --force or an
+    unfinished run leaves to clear, and mark it as svae's; return the checkpoint to resume from."""
+    own = rundir.own_files(out)
+    has_ckpt = rundir.has_checkpoint(out)
+    if own and not rundir.is_marked(out) and not (resume and has_ckpt):
+        names = ", ".join(str(p.relative_to(out)) for p in own[:3]) + (", ..." if len(own) > 3 else "")
+        older = "; an older svae run continues with --resume auto" if has_ckpt else ""
+        raise RunError(f"{out}: holds {names}, which svae did not write there (no {rundir.MARKER} marker), so "
+                       f"neither a new run nor --force may touch them: use another --out{older}")
+    ckpt = None
+    if resume and has_ckpt:
+        ckpt = _resume_from(cfg, out)
+    elif has_ckpt and not force:
         raise RunError(f"{out}: already holds a run; pass --resume auto to continue it or --force to replace it")
-    if has_run and force:
-        for f in RUN_FILES:
-            p = out / f
-            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
-        for png in out.glob("*.png"):
-            png.unlink()
-    return out, None
+    elif own:  # --force, or a run stopped before its first checkpoint: nothing in it can be continued
+        if not (force or resume):
+            print(f"svae: warning: {out}: replacing an unfinished run (it has no checkpoint)", file=sys.stderr)
+        rundir.clear(out)
+    rundir.mark(out)
+    return ckpt
+
+
+def _resume_from(cfg: Config, out: Path) -> dict:
+    found = find_checkpoint(out)  # last.pt, else the newest step copy that loads
+    if found is None:
+        raise RunError(f"{out}: no checkpoint to resume from")
+    ckpt_path, ckpt, skipped = found
+    for problem in skipped:
+        print(f"svae: warning: skipped {problem}; resuming from {ckpt_path}", file=sys.stderr)
+    if ckpt.get("version") != __version__:
+        print(f"svae: warning: {ckpt_path} was written by svae {ckpt.get('version')}, this is {__version__}",
+              file=sys.stderr)
+    old, new = _flat(ckpt["config"]), _flat(cfg.to_dict())
+    changed = sorted(k for k in old if k in new and old[k] != new[k] and k not in RESUMABLE_CHANGES)
+    if changed:
+        raise RunError(f"{out}: --resume with a different configuration ({', '.join(changed)}); "
+                       "use the run's own settings or a new --out")
+    return ckpt
 
 
 def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = False, run_eval: bool = True,
           progress: bool | None = None, data: Dataset | None = None) -> dict[str, Any]:
     """Train cfg into the run directory `out` (resuming from its checkpoint if asked), then evaluate it.
 
-    Under torchrun every rank calls this; rank 0 alone checks and writes the run directory and evaluates."""
+    Under torchrun every rank calls this; rank 0 alone checks, locks and writes the run directory and evaluates.
+    A relative data.data_dir is made absolute first, so that the run's config.yaml works from any folder."""
+    out = rundir.check_out(out)
+    absolute_paths(cfg)
     world, cfg.train.device = distributed.setup(cfg.train.device)
     try:
-        return _train(cfg, Path(out), resume, force, run_eval, progress, data, world)
+        if not world.main:
+            return _train(cfg, out, resume, force, run_eval, progress, data, world)
+        if out.exists() and not out.is_dir():
+            raise RunError(f"{out}: exists and is not a directory")
+        with rundir.locked(out):
+            return _train(cfg, out, resume, force, run_eval, progress, data, world)
     finally:
         distributed.cleanup()
 
@@ -93,7 +105,7 @@ def _train(cfg: Config, out: Path, resume: bool, force: bool, run_eval: bool, pr
     tracking.check(cfg)
     ckpt = None
     if world.main:
-        out, ckpt = prepare(cfg, out, resume, force)
+        ckpt = prepare(cfg, out, resume, force)
     if world.distributed:
         torch.distributed.barrier()  # rank 0 has checked (and with --force cleared) the run directory
         if not world.main and resume:
@@ -114,26 +126,25 @@ def _train(cfg: Config, out: Path, resume: bool, force: bool, run_eval: bool, pr
     torch.manual_seed(cfg.train.seed)  # networks are initialised from the seed (the same on every rank)
     model = Model(cfg)
     if world.main:
-        out.mkdir(parents=True, exist_ok=True)
-        _write_atomic(out / "config.yaml", cfg.save)
+        cfg.save(out / "config.yaml")
     probe = (Probe(data, cfg.train.probe_samples, cfg.train.probe_test)
              if world.main and cfg.train.probe_every else None)
     trainer = Trainer(model, data, cfg, run_dir=out if world.main else None, world=world, probe=probe)
     if ckpt is not None:
         trainer.resume(ckpt)
-    elif resume and world.main:
-        trainer.drop_metrics_after(0)  # rows of a run killed before its first checkpoint
     trainer.sink = tracking.open_sink(cfg, out, trainer.step) if world.main else None
     try:
         trainer.fit(progress=progress if world.main else False)
     finally:
         if world.main and probe is not None:  # also for a run stopped early: its curves so far
             viz.curves([out], out / "curves.png")
+    if world.distributed:  # the ranks leave training together, after rank 0's last checkpoint
+        torch.distributed.barrier()
     result = {"steps": trainer.step, "seconds": round(trainer.elapsed, 3)}
     if world.distributed:
         result.update(rank=world.rank, world_size=world.size)
     if run_eval and world.main:
-        result = evaluate_run(out, model=model, data=data, trainer_info=result)
+        result = _evaluate(out, model, data, trainer_info=result)
     if trainer.sink is not None:
         if run_eval:
             trainer.sink.write_eval(result, out)
@@ -141,11 +152,12 @@ def _train(cfg: Config, out: Path, resume: bool, force: bool, run_eval: bool, pr
     return result
 
 
-def _write_atomic(path: Path, write) -> None:
-    """write(tmp) then rename: a run killed meanwhile leaves the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+def absolute_paths(cfg: Config) -> Config:
+    """data.data_dir as an absolute path (the user's ~ expanded), so a run's config.yaml names its data from any
+    folder; symbolic links are kept as given."""
+    if cfg.data.data_dir:
+        cfg.data.data_dir = os.path.abspath(os.path.expanduser(cfg.data.data_dir))
+    return cfg
 
 
 def machine() -> dict[str, Any]:
@@ -156,22 +168,27 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def evaluate_run(run_dir: str | Path, device: str = "cpu", model: Model | None = None, data: Dataset | None = None,
-                 trainer_info: dict | None = None) -> dict[str, Any]:
-    """Scores and pictures of a run directory; writes DIR/eval.json and returns it."""
+def evaluate_run(run_dir: str | Path, device: str = "cpu", data_dir: str | None = None) -> dict[str, Any]:
+    """Scores and pictures of a run directory (locked meanwhile); writes DIR/eval.json and returns it.
+    data_dir: where the dataset is now, if not where config.yaml says (a moved folder, an older relative path)."""
     run_dir = Path(run_dir)
-    if model is None:
-        model = Model.from_run(run_dir, device)
-    if trainer_info is None:
-        ckpt = load_checkpoint(run_checkpoint(run_dir))
-        trainer_info = {"steps": int(ckpt["step"]), "seconds": round(float(ckpt.get("elapsed", 0.0)), 3)}
+    model = Model.from_run(run_dir, device)
+    ckpt = load_checkpoint(run_checkpoint(run_dir))
+    info = {"steps": int(ckpt["step"]), "seconds": round(float(ckpt.get("elapsed", 0.0)), 3)}
+    if data_dir:
+        model.cfg.data.data_dir = data_dir
+    data = load_dataset(absolute_paths(model.cfg).data)
+    with rundir.locked(run_dir, create=False):
+        return _evaluate(run_dir, model, data, info)
+
+
+def _evaluate(run_dir: Path, model: Model, data: Dataset, trainer_info: dict) -> dict[str, Any]:
     cfg = model.cfg
-    data = data if data is not None else load_dataset(cfg.data)
     result = {"preset": cfg.preset, "model": cfg.objective.kind, "lam": cfg.objective.lam, "seed": cfg.train.seed,
               **evaluate(model, data, cfg.train.eval_samples, cfg.train.eval_splits), **trainer_info,
               "machine": machine()}
     draw(model, data, run_dir)
-    _write_atomic(run_dir / "eval.json", lambda p: p.write_text(json.dumps(result, indent=2) + "\n"))
+    write_text(run_dir / "eval.json", json.dumps(result, indent=2) + "\n", "evaluation")
     return result
 
 
@@ -204,4 +221,4 @@ def build(preset: str, **overrides: Any) -> Model:
     return Model(cfg)
 
 
-__all__ = ["train", "evaluate_run", "draw", "build", "prepare", "RunError", "ConfigError"]
+__all__ = ["train", "evaluate_run", "draw", "build", "prepare", "absolute_paths", "RunError", "ConfigError"]

@@ -152,7 +152,7 @@ def summarise(study: Study, out: str | Path) -> str:
 
     out = Path(out)
     runs = study.runs(out)
-    lines = [f"| variant | preset | λ | seeds | IS | MSE | best probe IS (epoch) | last probe IS | coverage H | "
+    lines = ["| variant | preset | λ | seeds | IS | MSE | best probe IS (epoch) | last probe IS | coverage H | "
              "ambiguity | epochs | minutes |", "|" + "---|" * 12]
     groups: dict[tuple, list[Run]] = {}
     for r in runs:

@@ -24,8 +24,10 @@ def _finished(run_dir: Path, cfg: Config) -> bool:
     """A run counts as done when it was evaluated under exactly this configuration."""
     if not (run_dir / "eval.json").is_file() or not (run_dir / "config.yaml").is_file():
         return False
-    try:
-        return Config.load(run_dir / "config.yaml").to_dict() == cfg.to_dict()
+    from .run import absolute_paths
+
+    try:  # a run of an older svae stored a relative data_dir: the same folder when the sweep runs from there
+        return absolute_paths(Config.load(run_dir / "config.yaml")).to_dict() == cfg.to_dict()
     except ValueError:
         return False
 
@@ -118,10 +120,7 @@ def draw_sweep(out: str | Path, presets: list[str], data: dict[str, Any] | None 
                 "reconstructions (rows 1-2: x, rows 3-4: G(E(x)))")
             fig.suptitle(f"{preset}: {what}", fontsize=9)
             fig.tight_layout()
-            path = out / f"{kind}_{preset}.png"
-            fig.savefig(path, dpi=80)
-            plt.close(fig)
-            written.append(path)
+            written.append(viz.save_figure(fig, out / f"{kind}_{preset}.png"))
     front = draw_front(out, presets)
     return written + ([front] if front else [])
 
@@ -192,10 +191,7 @@ def draw_front(out: str | Path, presets: list[str]) -> Path | None:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = out / "front.png"
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return viz.save_figure(fig, out / "front.png")
 
 
 __all__ = ["run_sweep", "draw_sweep", "draw_front", "lam_dir"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,9 @@ import torch
 from tqdm.auto import tqdm
 
 from . import __version__, distributed
-from .checkpoint import CheckpointError, find_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .atomic import WriteError, write_text
+from .checkpoint import (CheckpointError, find_checkpoint, load_checkpoint, load_networks, rng_state, save_checkpoint,
+                         set_rng_state)
 from .config import Config, ConfigError
 from .distributed import World
 from .data import Dataset, to_model
@@ -380,8 +381,12 @@ class Trainer:
 
     def _write_metrics(self, row: dict[str, Any]) -> None:
         if self.run_dir:
-            with open(self.run_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
+            path = self.run_dir / "metrics.jsonl"
+            try:  # appended, not rewritten: a torn last line is dropped on resume (drop_metrics_after)
+                with open(path, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+            except OSError as e:
+                raise WriteError(f"could not write metrics {path}: {e.strerror or e}") from None
         if self.sink is not None:
             self.sink.write(row)
 
@@ -397,9 +402,7 @@ class Trainer:
                     keep.append(line + "\n")
             except (ValueError, KeyError, TypeError):
                 pass
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text("".join(keep))
-        os.replace(tmp, path)
+        write_text(path, "".join(keep), "metrics")
 
     # ---- state -------------------------------------------------------------------------------------
     @property
@@ -435,11 +438,14 @@ class Trainer:
         if n != len(self.data.x_train):
             raise ValueError(f"the checkpoint was trained on {n} examples, this dataset has "
                              f"{len(self.data.x_train)}: the data order would differ")
-        for name, net in self.model.networks().items():
-            net.load_state_dict(state["nets"][name])
-        self.opt_gen.load_state_dict(state["opt_gen"])
-        if self.opt_critic is not None:
-            self.opt_critic.load_state_dict(state["opt_critic"])
+        where = f"the checkpoint of step {state.get('step')}"
+        load_networks(self.model.networks(), state, where)
+        try:
+            self.opt_gen.load_state_dict(state["opt_gen"])
+            if self.opt_critic is not None:
+                self.opt_critic.load_state_dict(state["opt_critic"])
+        except (KeyError, ValueError, TypeError) as e:
+            raise CheckpointError(f"{where}: its optimiser states do not fit the networks ({e})") from None
         for k, scaler in self.scalers.items():  # fp16: the loss scale and its growth counter
             if k in state.get("scalers", {}):
                 scaler.load_state_dict(state["scalers"][k])

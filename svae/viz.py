@@ -7,6 +7,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .atomic import write_atomic
+
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
 
 
@@ -18,6 +20,13 @@ def _plt():
 
     return plt
 
+
+def save_figure(fig, path: str | Path) -> Path:
+    """A matplotlib figure as a PNG file, written atomically; the figure is closed."""
+    try:
+        return write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=80), "picture")
+    finally:
+        _plt().close(fig)
 
 
 def toy_figure(x_test: torch.Tensor, y_test: torch.Tensor, samples: torch.Tensor, x_rec: torch.Tensor,
@@ -43,9 +52,7 @@ def toy_figure(x_test: torch.Tensor, y_test: torch.Tensor, samples: torch.Tensor
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def toy_samples(ax, s: np.ndarray) -> None:
@@ -80,8 +87,8 @@ def grid(images: torch.Tensor, nrow: int, pad: int = 2) -> Image.Image:
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 10) -> Path:
-    grid(images, nrow).save(path)
-    return Path(path)
+    img = grid(images, nrow)
+    return write_atomic(path, lambda f: img.save(f, format="PNG"), "picture")
 
 
 def reconstruction_rows(x: torch.Tensor, x_rec: torch.Tensor, nrow: int = 10) -> torch.Tensor:
@@ -150,6 +157,4 @@ def curves(runs: list[str | Path], path: str | Path, labels: list[str] | None = 
     if len(runs) > 1 or labels != [Path(r).name for r in runs]:
         axes[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from svae.checkpoint import load_checkpoint
@@ -39,14 +40,29 @@ def test_two_ranks_stay_identical_and_match_one_process_on_the_combined_batch(tm
         torch.testing.assert_close(rank0[k], single[k], rtol=1e-4, atol=1e-5, msg=lambda m: f"{k}: {m}")
 
 
+TRAIN = ["train", "--preset", "toy-svae-r", "--steps", "4", "--no-eval", "--set", "data.n_train=64",
+         "--set", "model.hidden=16", "--set", "train.batch_size=8", "--set", "train.log_every=2",
+         "--set", "train.threads=1"]
+
+
 def test_svae_train_under_torchrun_writes_the_run_on_rank_zero_only(tmp_path):
     out = tmp_path / "run"
-    r = torchrun("-m", "svae", "train", "--preset", "toy-svae-r", "--out", str(out), "--steps", "4", "--no-eval",
-                 "--set", "data.n_train=64", "--set", "model.hidden=16", "--set", "train.batch_size=8",
-                 "--set", "train.log_every=2", "--set", "train.threads=1")
+    r = torchrun("-m", "svae", *TRAIN, "--out", str(out))
     assert r.returncode == 0, r.stderr[-3000:]
     ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
     assert ckpt["step"] == 4 and ckpt["world_size"] == 2
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows] == [2, 4]  # logged once, by rank 0
     assert r.stdout.count('"rank": 0') == 1 and r.stdout.count('"rank": 1') == 1  # each rank's summary
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="lists threads through /proc (Linux)")
+def test_gloo_threads_are_joined_before_the_process_exits(tmp_path):
+    """The cause of the flaky abort above: gloo's threads outlived destroy_process_group (torch._dynamo, imported
+    by DDP after the group existed, kept a reference to it) and raced the interpreter's exit. Deterministic."""
+    r = torchrun(str(HERE / "dist_teardown.py"), *TRAIN, "--out", str(tmp_path / "run"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    ends = [json.loads(line) for line in r.stdout.splitlines() if line.startswith('{"rank_of_teardown"')]
+    assert sorted(e["rank_of_teardown"] for e in ends) == [0, 1] and all(e["code"] == 0 for e in ends)
+    for e in ends:
+        assert not [t for t in e["threads"] if "gloo" in t], e

@@ -202,8 +202,12 @@ def test_disk_full_during_a_checkpoint_leaves_the_previous_one_intact(tmp_path, 
         real_fdopen = os.fdopen
         monkeypatch.setattr(ck.os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, mode)))
     else:
-        def fsync(fd):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync = os.fsync
+
+        def fsync(fd):  # as FullDisk: the small files (config.yaml, also fsynced) still fit
+            if os.fstat(fd).st_size > 4096:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            real_fsync(fd)
         monkeypatch.setattr(ck.os, "fsync", fsync)
     assert train(run, 8, "--resume", "auto") == 2
     one_line_error(capsys, f"could not write checkpoint {folder / 'last.pt'}: No space left on device")

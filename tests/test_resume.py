@@ -171,16 +171,17 @@ def test_signal_finishes_the_step_checkpoints_and_says_how_to_resume(tmp_path, s
 
 
 HANG_MID_WRITE = """
-import time, svae.checkpoint as c
-_write, _files = c._Recorder.write, []
+import time, svae.atomic as a
+_write, _files = a._Sink.write, []
 def write(self, b):
     if self not in _files:
         _files.append(self)
-    if len(_files) == 3 and self.f.tell() > 100_000:  # part of the third checkpoint is in its temporary file
+    # files written: config.yaml, then checkpoints; part of the third checkpoint is in its temporary file
+    if len(_files) == 4 and self.f.tell() > 100_000:
         open({marker!r}, "w").close()
         time.sleep(600)
     return _write(self, b)
-c._Recorder.write = write
+a._Sink.write = write
 """
 
 

@@ -1,10 +1,15 @@
-"""DataError and the checks every image format shares: pixel layout, labels, attributes, the held-out split."""
+"""DataError and the checks every image format shares: pixel layout, labels, attributes, the held-out split, and
+the array contract of the command line's .npy files."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
+from ..errors import SvaeError
 
-class DataError(ValueError):
+
+class DataError(SvaeError, ValueError):
     """A dataset file is missing or malformed; the one-line message names the file and what was expected."""
 
 
@@ -30,6 +35,43 @@ def check_images(x: np.ndarray, where: str, what: str, name: str) -> np.ndarray:
     if len(x) == 0:
         raise DataError(f"{where}: {what} holds no images")
     return np.ascontiguousarray(x)
+
+
+def read_npy(path: str | Path, what: str) -> np.ndarray:
+    """The array of a .npy file, read without pickles; a DataError naming the file when it is none."""
+    if not Path(path).is_file():
+        raise DataError(f"{what} {path}: no such file")
+    if Path(path).stat().st_size == 0:
+        raise DataError(f"{what} {path}: empty file (0 bytes), expected a .npy array")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as e:  # a damaged file fails in many ways (ValueError, EOFError, OSError, zip errors)
+        raise DataError(f"{what} {path}: not a readable .npy array ({one_line(e)[:200]})") from None
+    if not isinstance(arr, np.ndarray):  # np.load opens an .npz archive as a mapping of arrays
+        arr.close()
+        raise DataError(f"{what} {path}: an .npz archive, expected one .npy array (np.save, as `svae sample` writes)")
+    return arr
+
+
+def check_array(arr: np.ndarray, where: str, shape: tuple[int, ...] | None, images: bool) -> np.ndarray:
+    """The array contract of the command line, as float32: (N, *shape) with N >= 1, finite; images float in
+    [0, 1] (uint8 0..255 is taken too), toy points any finite value. `svae score` and `reconstruct` share it."""
+    if shape is not None and (arr.ndim != len(shape) + 1 or tuple(arr.shape[1:]) != shape):
+        raise DataError(f"{where}: shape {arr.shape}, expected (N, {', '.join(map(str, shape))})")
+    if arr.ndim == 0 or len(arr) == 0:
+        raise DataError(f"{where}: shape {arr.shape} holds no examples")
+    if images and arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255.0
+    if not np.issubdtype(arr.dtype, np.floating):
+        what = "float32 images in [0, 1] (or uint8)" if images else "float32"
+        raise DataError(f"{where}: dtype {arr.dtype}, expected {what}")
+    if not np.isfinite(arr).all():
+        raise DataError(f"{where}: holds NaN or infinite values")
+    if images and (arr.min() < -1e-3 or arr.max() > 1 + 1e-3):
+        raise DataError(f"{where}: values in [{arr.min():.3g}, {arr.max():.3g}], expected [0, 1] "
+                        "(scale 0..255 images by 1/255)")
+    arr = arr.astype(np.float32, copy=False)
+    return np.clip(arr, 0, 1) if images else arr
 
 
 def check_labels(y: np.ndarray, where: str, what: str, n: int, classes: int = 10) -> np.ndarray:

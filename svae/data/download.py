@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import os
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import BinaryIO, Callable
 
 from ..files import file_digest
+from ..atomic import write_atomic
 from .images import NPZ_FILES, DataError
 
 # The md5s the datasets' own pages (and torchvision) publish for the distribution files.
@@ -90,10 +89,10 @@ def _fetch_file(name: str, fname: str, md5: str, target: Path, mirrors: tuple[st
 def _download(url: str, md5: str, target: Path, opener: Opener, timeout: float) -> None:
     from tqdm import tqdm
 
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
     digest = hashlib.md5(usedforsecurity=False)  # md5 is what the datasets publish; it checks integrity only
-    try:
-        with os.fdopen(fd, "wb") as out, opener(url, timeout=timeout) as response:
+
+    def fetch(out) -> None:
+        with opener(url, timeout=timeout) as response:
             size = getattr(response, "headers", {}).get("Content-Length")
             with tqdm(total=int(size) if size else None, unit="B", unit_scale=True, desc=target.name,
                       disable=None) as bar:  # disable=None: quiet when not a terminal
@@ -103,7 +102,5 @@ def _download(url: str, md5: str, target: Path, opener: Opener, timeout: float) 
                     bar.update(len(chunk))
         if digest.hexdigest() != md5:
             raise _ChecksumError(digest.hexdigest())
-        os.replace(tmp, target)  # only a verified file ever carries the real name
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    write_atomic(target, fetch, "download")  # only a verified file ever carries the real name

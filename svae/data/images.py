@@ -6,7 +6,6 @@ import json
 import lzma
 import os
 import sys
-import tempfile
 import warnings
 import zipfile
 import zlib
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 
 from .. import files
+from ..atomic import write_atomic
 from . import celeba_jpeg, cifar_pickle, mnist_idx
 from ._checks import SHAPES, DataError, check_attributes, check_images, check_labels, holdout_size, one_line
 from .cifar_pickle import CIFAR10_CLASSES
@@ -198,16 +198,8 @@ def _write_cache(path: Path, arrays: dict, stale: list[Path]) -> bool:
     """Whether the cache file was written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename: a crash or a concurrent run never leaves a half-written cache under the real name.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache folder may be shared
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # a crash or a concurrent run never leaves a half-written cache under the real name
+        write_atomic(path, lambda f: np.savez(f, **arrays), "data cache")
         for p in stale:
             p.unlink(missing_ok=True)
         return True

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,8 @@ from torch import nn
 
 from ..files import cache_dir, file_digest
 from ..progress import bar
+from ..atomic import write_atomic, write_text
+from ..errors import SvaeError
 from .scores import inception_score
 
 DOMAINS = ("mnist", "cifar10")
@@ -31,7 +32,7 @@ SHIPPED = {
 NORM = {"mnist": ((0.1307,), (0.3081,)), "cifar10": ((0.4913, 0.4821, 0.4465), (0.2452, 0.2428, 0.2606))}
 
 
-class MetricError(ValueError):
+class MetricError(SvaeError, ValueError):
     """A scorer cannot run (a classifier or weights file is missing, or an array does not fit); one line."""
 
 
@@ -98,10 +99,8 @@ class Loaded:
 
 def save(net: Classifier, info: dict[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(net.state_dict(), tmp)
-    os.replace(tmp, path)  # a crash never leaves a half-written file under the real name
-    path.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    write_atomic(path, lambda f: torch.save(net.state_dict(), f), "classifier")
+    write_text(path.with_suffix(".json"), json.dumps(info, indent=2) + "\n", "classifier information")
     return path
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
+from ..data._checks import check_array, read_npy
 from . import classifier as clf
 from .classifier import MetricError
 from .fid import fid, kid
@@ -22,19 +22,10 @@ INDOMAIN_NOTE = ("in-domain CIFAR-10 classifier trained by svae, not Inception-v
 
 def load_array(path: str | Path, what: str = "file") -> torch.Tensor:
     """An (N, C, H, W) image array: float in [0, 1] (the array contract) or uint8 0..255."""
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise MetricError(f"{what} {path}: not a readable .npy array ({e})") from None
+    arr = read_npy(path, what)
     if arr.ndim != 4 or arr.shape[1] not in (1, 3):
         raise MetricError(f"{what} {path}: shape {arr.shape}, expected images (N, C, H, W) with C = 1 or 3")
-    if arr.dtype == np.uint8:
-        return torch.from_numpy(arr).float() / 255.0
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise MetricError(f"{what} {path}: dtype {arr.dtype}, expected float32 images in [0, 1] (or uint8)")
-    if arr.size and (arr.min() < -1e-3 or arr.max() > 1 + 1e-3 or not np.isfinite(arr).all()):
-        raise MetricError(f"{what} {path}: values in [{arr.min():.3g}, {arr.max():.3g}], expected [0, 1]")
-    return torch.from_numpy(arr.astype(np.float32)).clamp(0, 1)
+    return torch.from_numpy(check_array(arr, f"{what} {path}", None, images=True))
 
 
 def dataset_of(shape: tuple[int, ...]) -> str:
@@ -88,6 +79,8 @@ def score_images(x: torch.Tensor, metric: str, domain: str, ref: torch.Tensor | 
     """IS of x, or FID / KID of x against ref, in the feature space of domain's network."""
     if metric not in ("is", "fid", "kid"):
         raise MetricError(f"unknown metric {metric!r}; expected is, fid or kid")
+    if splits < 1:
+        raise MetricError(f"--splits must be >= 1, got {splits}")
     if metric == "is" and len(x) < splits:
         raise MetricError(f"{len(x)} images for {splits} splits: the inception score needs at least one per split")
     if metric != "is" and (ref is None or len(x) < 2 or len(ref) < 2):

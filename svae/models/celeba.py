@@ -6,7 +6,7 @@ from torch import nn
 from ..config import ModelConfig
 from .blocks import (Decoder as _Decoder, Encoder as _Encoder, JointCritic, conv_bn, critic_channels, critic_convs,
                      deconv, linear_to_map, lrelu)
-from .tuning import BatchNorm1d, BatchNorm2d, Flatten, Unflatten
+from .tuning import BatchNorm1d, BatchNorm2d, Flatten
 
 X_SHAPE = (3, 64, 64)
 
