@@ -125,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--out", help="study folder (default: runs/<study name>)")
     st.add_argument("--jobs", type=int, default=1, help="runs trained at once (each one process)")
     st.add_argument("--only", help="comma-separated variants to run (default: all)")
+    st.add_argument("--presets", help="comma-separated presets of the study to run (default: all)")
     st.add_argument("--data-dir", help="folder with the dataset files")
 
     rp = sub.add_parser("report", help="markdown table of run directories (model, lambda, IS, MSE, ...)")
@@ -402,13 +403,16 @@ def _study_command(a: argparse.Namespace) -> int:
     only = [v.strip() for v in a.only.split(",")] if a.only else None
     if only and set(only) - set(study.variants):
         raise UsageError(f"--only {a.only!r}: the study's variants are {', '.join(study.variants)}")
+    presets = [p.strip() for p in a.presets.split(",")] if a.presets else None
+    if presets and set(presets) - set(study.presets):
+        raise UsageError(f"--presets {a.presets!r}: the study's presets are {', '.join(study.presets)}")
     if a.action == "list":
         for run in study.runs(out):
             print(f"{'finished' if run.finished else 'to do   '}  {run.dir}")
         return 0
     if a.action == "run":
         rows = studies.run_study(study, out, a.jobs, a.data_dir, only,
-                                 log=lambda msg: print(msg, file=sys.stderr, flush=True))
+                                 log=lambda msg: print(msg, file=sys.stderr, flush=True), presets=presets)
         failed = [r for r in rows if r["status"].startswith("failed")]
         for r in failed:
             print(f"svae: {r['run_dir']}: {r['status']}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """Data-parallel training under torchrun: process group, rank, per-rank seeds; a no-op in one process."""
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -66,6 +67,9 @@ def current() -> World:
 def cleanup() -> None:
     """Destroy the process group, which joins gloo's threads (see setup)."""
     if dist.is_available() and dist.is_initialized():
+        # DDP wrappers left in reference cycles (freed only by the cyclic collector) keep the group alive, and its
+        # gloo threads with it; collected first, nothing holds it (tests/test_distributed.py)
+        gc.collect()
         dist.destroy_process_group()
 
 

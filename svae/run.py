@@ -17,6 +17,7 @@ from .config import Config, ConfigError
 from .data import Dataset, load_dataset, to_model, to_unit
 from .evaluate import Probe, evaluate
 from .model import Model
+from .errors import Interrupted
 from .rundir import RunError
 from .trainer import Trainer
 from . import tracking, viz
@@ -135,11 +136,14 @@ def _train(cfg: Config, out: Path, resume: bool, force: bool, run_eval: bool, pr
     trainer.sink = tracking.open_sink(cfg, out, trainer.step) if world.main else None
     try:
         trainer.fit(progress=progress if world.main else False)
-    finally:
-        if world.main and probe is not None:  # also for a run stopped early: its curves so far
+    except Interrupted:
+        if world.main and probe is not None:  # a run stopped early: its curves so far
             viz.curves([out], out / "curves.png")
+        raise
     if world.distributed:  # the ranks leave training together, after rank 0's last checkpoint
         torch.distributed.barrier()
+    if world.main and probe is not None:
+        viz.curves([out], out / "curves.png")
     result = {"steps": trainer.step, "seconds": round(trainer.elapsed, 3)}
     if world.distributed:
         result.update(rank=world.rank, world_size=world.size)

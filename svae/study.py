@@ -108,11 +108,12 @@ def train_command(run: Run, data_dir: str | None = None) -> list[str]:
 
 
 def run_study(study: Study, out: str | Path, jobs: int = 1, data_dir: str | None = None,
-              only: list[str] | None = None, log=print) -> list[dict[str, Any]]:
-    """Train every unfinished run, `jobs` processes at a time (each its own `svae train --resume auto`, so a
-    stopped study continues where it was); returns one status row per run. A failed run does not stop the others."""
+              only: list[str] | None = None, log=print, presets: list[str] | None = None) -> list[dict[str, Any]]:
+    """Train every unfinished run (of the `only` variants and the `presets`, when given), `jobs` processes at a time
+    (each its own `svae train --resume auto`, so a stopped study continues where it was); returns one status row
+    per run. A failed run does not stop the others."""
     out = Path(out)
-    todo = [r for r in study.runs(out) if only is None or r.variant in only]
+    todo = [r for r in study.runs(out) if (only is None or r.variant in only) and (presets is None or r.preset in presets)]
     status = {r.dir: "done before" for r in todo if r.finished}
     pending = [r for r in todo if r.dir not in status]
     running: dict[Path, subprocess.Popen] = {}
@@ -152,7 +153,7 @@ def summarise(study: Study, out: str | Path) -> str:
 
     out = Path(out)
     runs = study.runs(out)
-    lines = ["| variant | preset | λ | seeds | IS | MSE | best probe IS (epoch) | last probe IS | coverage H | "
+    lines = ["| variant | preset | λ | runs evaluated | IS | MSE | best probe IS (epoch) | last probe IS | coverage H | "
              "ambiguity | epochs | minutes |", "|" + "---|" * 12]
     groups: dict[tuple, list[Run]] = {}
     for r in runs:
@@ -166,7 +167,7 @@ def summarise(study: Study, out: str | Path) -> str:
             variant, preset, f"{lam:g}", f"{len(evals)}/{len(cell)}",
             _cell([e["is_mean"] for e in evals if e.get("is_mean") is not None], 3),
             _cell([e["mse"] for e in evals], 4),
-            ", ".join(f"{b['probe_is']:.2f} ({b['epoch']:.0f})" for b in best if b.get("probe_is") is not None),
+            ", ".join(f"{b['probe_is']:.2f} ({b['epoch']:.1f})" for b in best if b.get("probe_is") is not None),
             _cell([row["probe_is"] for row in last if row.get("probe_is") is not None], 2),
             _cell([e["is_marginal_entropy"] for e in evals if e.get("is_marginal_entropy") is not None], 3),
             _cell([e["is_conditional_entropy"] for e in evals if e.get("is_conditional_entropy") is not None], 3),

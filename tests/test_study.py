@@ -77,9 +77,30 @@ def test_a_study_runs_resumes_and_summarises(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.count("finished") == 4
 
 
-def test_only_names_variants_of_the_study(tmp_path, capsys):
+def test_only_names_variants_and_presets_of_the_study(tmp_path, capsys):
     assert main(["study", "run", str(write(tmp_path)), "--only", "nope", "--out", str(tmp_path / "o")]) == 2
     assert "variants are baseline" in capsys.readouterr().err
+    assert main(["study", "run", str(write(tmp_path)), "--presets", "toy-vae", "--out", str(tmp_path / "o")]) == 2
+    assert "presets are toy-ali, toy-svae-r" in capsys.readouterr().err
+
+
+def test_a_preset_filter_trains_only_that_preset(tmp_path, monkeypatch):
+    import svae.study as st
+
+    started = []
+
+    class Done:  # a process that has finished at once
+        returncode = 0
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(st.subprocess, "Popen", lambda cmd, **kw: started.append(cmd) or Done())
+    monkeypatch.setattr(st.time, "sleep", lambda s: None)
+    rows = run_study(Study.load(write(tmp_path, seeds=[0, 1])), tmp_path / "o", jobs=2, presets=["toy-svae-r"],
+                     log=lambda m: None)
+    assert [r["preset"] for r in rows] == ["toy-svae-r"] * 2 and len(started) == 2
+    assert all("toy-svae-r" in cmd for cmd in started)
 
 
 def test_curves_of_a_folder_without_metrics_is_a_one_line_error(tmp_path, capsys):
