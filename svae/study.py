@@ -29,13 +29,16 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        """Evaluated under exactly this configuration (a changed study definition trains again)."""
+        """Evaluated under this configuration (a changed study definition trains again); where the data was read
+        from (data.data_dir, given at run time) does not count."""
         if not (self.dir / "eval.json").is_file() or not (self.dir / "config.yaml").is_file():
             return False
         try:
-            return Config.load(self.dir / "config.yaml").to_dict() == self.cfg.to_dict()
+            done, want = Config.load(self.dir / "config.yaml").to_dict(), self.cfg.to_dict()
         except ValueError:
             return False
+        done["data"]["data_dir"] = want["data"]["data_dir"] = None
+        return done == want
 
 
 @dataclass

@@ -106,3 +106,16 @@ def test_a_preset_filter_trains_only_that_preset(tmp_path, monkeypatch):
 def test_curves_of_a_folder_without_metrics_is_a_one_line_error(tmp_path, capsys):
     assert main(["curves", str(tmp_path), "--out", str(tmp_path / "c.png")]) == 2
     assert "no metrics.jsonl" in capsys.readouterr().err
+
+
+def test_a_run_counts_as_finished_wherever_its_data_was_read_from(tmp_path):
+    run = Study.load(write(tmp_path)).runs(tmp_path / "o")[0]
+    run.dir.mkdir(parents=True)
+    (run.dir / "eval.json").write_text("{}")
+    moved = run.cfg.__class__.from_dict(run.cfg.to_dict())
+    moved.data.data_dir = str(tmp_path / "data")
+    moved.save(run.dir / "config.yaml")
+    assert run.finished
+    moved.train.lr = 0.5
+    moved.save(run.dir / "config.yaml")
+    assert not run.finished
