@@ -126,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--jobs", type=int, default=1, help="runs trained at once (each one process)")
     st.add_argument("--only", help="comma-separated variants to run (default: all)")
     st.add_argument("--presets", help="comma-separated presets of the study to run (default: all)")
+    st.add_argument("--seeds", help="comma-separated seeds of the study to run (default: all)")
     st.add_argument("--data-dir", help="folder with the dataset files")
 
     rp = sub.add_parser("report", help="markdown table of run directories (model, lambda, IS, MSE, ...)")
@@ -406,13 +407,20 @@ def _study_command(a: argparse.Namespace) -> int:
     presets = [p.strip() for p in a.presets.split(",")] if a.presets else None
     if presets and set(presets) - set(study.presets):
         raise UsageError(f"--presets {a.presets!r}: the study's presets are {', '.join(study.presets)}")
+    try:
+        seeds = [int(s) for s in a.seeds.split(",")] if a.seeds else None
+    except ValueError:
+        raise UsageError(f"--seeds {a.seeds!r}: expected comma-separated integers, e.g. 1,2") from None
+    if seeds and set(seeds) - set(study.seeds):
+        raise UsageError(f"--seeds {a.seeds!r}: the study's seeds are {', '.join(map(str, study.seeds))}")
     if a.action == "list":
         for run in study.runs(out):
             print(f"{'finished' if run.finished else 'to do   '}  {run.dir}")
         return 0
     if a.action == "run":
         rows = studies.run_study(study, out, a.jobs, a.data_dir, only,
-                                 log=lambda msg: print(msg, file=sys.stderr, flush=True), presets=presets)
+                                 log=lambda msg: print(msg, file=sys.stderr, flush=True), presets=presets,
+                                 seeds=seeds)
         failed = [r for r in rows if r["status"].startswith("failed")]
         for r in failed:
             print(f"svae: {r['run_dir']}: {r['status']}", file=sys.stderr)

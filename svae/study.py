@@ -111,12 +111,14 @@ def train_command(run: Run, data_dir: str | None = None) -> list[str]:
 
 
 def run_study(study: Study, out: str | Path, jobs: int = 1, data_dir: str | None = None,
-              only: list[str] | None = None, log=print, presets: list[str] | None = None) -> list[dict[str, Any]]:
-    """Train every unfinished run (of the `only` variants and the `presets`, when given), `jobs` processes at a time
+              only: list[str] | None = None, log=print, presets: list[str] | None = None,
+              seeds: list[int] | None = None) -> list[dict[str, Any]]:
+    """Train every unfinished run (of the `only` variants, `presets` and `seeds`, when given), `jobs` processes at a time
     (each its own `svae train --resume auto`, so a stopped study continues where it was); returns one status row
     per run. A failed run does not stop the others."""
     out = Path(out)
-    todo = [r for r in study.runs(out) if (only is None or r.variant in only) and (presets is None or r.preset in presets)]
+    todo = [r for r in study.runs(out) if (only is None or r.variant in only)
+            and (presets is None or r.preset in presets) and (seeds is None or r.seed in seeds)]
     status = {r.dir: "done before" for r in todo if r.finished}
     pending = [r for r in todo if r.dir not in status]
     running: dict[Path, subprocess.Popen] = {}

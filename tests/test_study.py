@@ -82,6 +82,8 @@ def test_only_names_variants_and_presets_of_the_study(tmp_path, capsys):
     assert "variants are baseline" in capsys.readouterr().err
     assert main(["study", "run", str(write(tmp_path)), "--presets", "toy-vae", "--out", str(tmp_path / "o")]) == 2
     assert "presets are toy-ali, toy-svae-r" in capsys.readouterr().err
+    assert main(["study", "run", str(write(tmp_path)), "--seeds", "5", "--out", str(tmp_path / "o")]) == 2
+    assert "seeds are 0" in capsys.readouterr().err
 
 
 def test_a_preset_filter_trains_only_that_preset(tmp_path, monkeypatch):
@@ -101,6 +103,8 @@ def test_a_preset_filter_trains_only_that_preset(tmp_path, monkeypatch):
                      log=lambda m: None)
     assert [r["preset"] for r in rows] == ["toy-svae-r"] * 2 and len(started) == 2
     assert all("toy-svae-r" in cmd for cmd in started)
+    rows = run_study(Study.load(write(tmp_path, seeds=[0, 1])), tmp_path / "o", jobs=2, seeds=[1], log=lambda m: None)
+    assert [(r["preset"], r["seed"]) for r in rows] == [("toy-ali", 1), ("toy-svae-r", 1)]
 
 
 def test_curves_of_a_folder_without_metrics_is_a_one_line_error(tmp_path, capsys):
