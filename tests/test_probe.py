@@ -95,3 +95,15 @@ def test_critic_bn_apart_equals_two_separate_critic_calls(preset):
     if not preset.startswith("toy"):  # with BatchNorm, one joint batch is another function
         tr.critic_bn_apart = False
         assert not torch.allclose(tr._critic_logits(x, zh, xt, z)[0], lq, atol=1e-3)
+
+
+def test_an_mnist_probe_scores_samples_with_the_shipped_classifier():
+    """A fresh install has a probe IS on MNIST: the classifier shipped in the package (the cache is empty here)."""
+    from svae.data import Dataset
+
+    cfg = get_preset("mnist-ali")
+    g = torch.Generator().manual_seed(0)
+    data = Dataset("mnist", torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8, generator=g),
+                   torch.randint(0, 256, (16, 1, 28, 28), dtype=torch.uint8, generator=g))
+    out = Probe(data, 50, 16)(Model(cfg))
+    assert 1.0 <= out["probe_is"] <= 10.0 and 0 <= out["probe_coverage"] <= 2.31 and out["probe_mse"] > 0
