@@ -424,6 +424,8 @@ def _study_command(a: argparse.Namespace) -> int:
         failed = [r for r in rows if r["status"].startswith("failed")]
         for r in failed:
             print(f"svae: {r['run_dir']}: {r['status']}", file=sys.stderr)
+        print(studies.summarise(study, out), end="")
+        return 1 if failed else 0  # the others ran and the summary is written; the exit status says not all did
     print(studies.summarise(study, out), end="")
     return 0
 

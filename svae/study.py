@@ -104,7 +104,7 @@ def train_command(run: Run, data_dir: str | None = None) -> list[str]:
             continue
         for key, value in values.items():
             if value != base[section][key] and f"{section}.{key}" != "data.data_dir":
-                cmd += ["--set", f"{section}.{key}={value!r}" if isinstance(value, float) else f"{section}.{key}={value}"]
+                cmd += ["--set", f"{section}.{key}={value}"]
     if data_dir or run.cfg.data.data_dir:
         cmd += ["--data-dir", str(Path(data_dir or run.cfg.data.data_dir).resolve())]
     return cmd

@@ -77,6 +77,22 @@ def test_a_study_runs_resumes_and_summarises(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.count("finished") == 4
 
 
+def test_a_failed_run_is_named_and_makes_the_exit_status_one(tmp_path, monkeypatch, capsys):
+    import svae.study as st
+
+    class Failed:
+        returncode = 3
+
+        def poll(self):
+            return 3
+
+    monkeypatch.setattr(st.subprocess, "Popen", lambda cmd, **kw: Failed())
+    monkeypatch.setattr(st.time, "sleep", lambda s: None)
+    assert main(["study", "run", str(write(tmp_path)), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "toy-ali/lam_0/seed_0: failed (exit 3" in err and "toy-svae-r/lam_1/seed_0: failed" in err
+
+
 def test_only_names_variants_and_presets_of_the_study(tmp_path, capsys):
     assert main(["study", "run", str(write(tmp_path)), "--only", "nope", "--out", str(tmp_path / "o")]) == 2
     assert "variants are baseline" in capsys.readouterr().err
