@@ -146,15 +146,13 @@ class Probe:
     The classifier is loaded once; each call forks the RNG, so training draws the same noise with or without it."""
 
     def __init__(self, data: Dataset, n_samples: int = 2000, n_test: int = 1000, seed: int = 0):
-        from .metrics.classifier import MetricError
-
         self.data, self.n_samples, self.seed = data, n_samples, seed
         self.x_test = data.x_test[:n_test]
         self.scorer = None
         if data.name in clf.DOMAINS:
             try:
                 self.scorer = clf.load(data.name).net
-            except MetricError:
+            except clf.MetricError:  # no classifier for this domain: the probe keeps the MSE
                 pass
 
     @torch.no_grad()
