@@ -127,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--only", help="comma-separated variants to run (default: all)")
     st.add_argument("--presets", help="comma-separated presets of the study to run (default: all)")
     st.add_argument("--seeds", help="comma-separated seeds of the study to run (default: all)")
+    st.add_argument("--lams", help="comma-separated lambdas of the study to run (default: all)")
     st.add_argument("--data-dir", help="folder with the dataset files")
 
     rp = sub.add_parser("report", help="markdown table of run directories (model, lambda, IS, MSE, ...)")
@@ -413,6 +414,13 @@ def _study_command(a: argparse.Namespace) -> int:
         raise UsageError(f"--seeds {a.seeds!r}: expected comma-separated integers, e.g. 1,2") from None
     if seeds and set(seeds) - set(study.seeds):
         raise UsageError(f"--seeds {a.seeds!r}: the study's seeds are {', '.join(map(str, study.seeds))}")
+    try:
+        lams = [float(v) for v in a.lams.split(",")] if a.lams else None
+    except ValueError:
+        raise UsageError(f"--lams {a.lams!r}: expected comma-separated numbers, e.g. 0.1,1") from None
+    if lams and set(lams) - {r.lam for r in study.runs(out)}:
+        raise UsageError(f"--lams {a.lams!r}: the study's lambdas are "
+                         f"{', '.join(f'{v:g}' for v in sorted({r.lam for r in study.runs(out)}))}")
     if a.action == "list":
         for run in study.runs(out):
             print(f"{'finished' if run.finished else 'to do   '}  {run.dir}")
@@ -420,7 +428,7 @@ def _study_command(a: argparse.Namespace) -> int:
     if a.action == "run":
         rows = studies.run_study(study, out, a.jobs, a.data_dir, only,
                                  log=lambda msg: print(msg, file=sys.stderr, flush=True), presets=presets,
-                                 seeds=seeds)
+                                 seeds=seeds, lams=lams)
         failed = [r for r in rows if r["status"].startswith("failed")]
         for r in failed:
             print(f"svae: {r['run_dir']}: {r['status']}", file=sys.stderr)

@@ -46,11 +46,13 @@ class Study:
     """A grid: every preset under every variant, at every lambda (none: the preset's own) and seed.
 
     sets: keys every run shares (the budget, threads); variants: name -> keys that differ from the shared ones.
-    One factor at a time against a baseline is a variant per factor beside an empty "baseline" variant."""
+    One factor at a time against a baseline is a variant per factor beside an empty "baseline" variant.
+    lams: one list for every preset, or a mapping preset -> list (presets it does not name keep their own lambda),
+    so that a lambda sweep of sVAE-r and ALICE and the lambda-free ALI and sVAE share one study folder."""
     name: str
     presets: list[str]
     variants: dict[str, dict[str, Any]] = field(default_factory=lambda: {"baseline": {}})
-    lams: list[float] | None = None
+    lams: list[float] | dict[str, list[float]] | None = None
     seeds: list[int] = field(default_factory=lambda: [0])
     sets: dict[str, Any] = field(default_factory=dict)
     title: str = ""
@@ -72,16 +74,28 @@ class Study:
         d.setdefault("name", path.stem)
         variants = d.get("variants") or {"baseline": {}}
         d["variants"] = {str(k): dict(v or {}) for k, v in variants.items()}
+        lams = d.get("lams")
+        if isinstance(lams, dict) and set(lams) - set(d.get("presets") or []):
+            raise ConfigError(f"{path}: lams names preset(s) the study does not run: "
+                              f"{', '.join(sorted(set(lams) - set(d.get('presets') or [])))}")
+        if lams is not None and not all(isinstance(v, list) for v in (lams.values() if isinstance(lams, dict)
+                                                                       else [lams])):
+            raise ConfigError(f"{path}: lams is a list of numbers, or a mapping preset -> list of numbers")
         study = cls(**d)
         study.runs(Path("."))  # every configuration is validated before anything runs
         return study
+
+    def lams_of(self, preset: str) -> list[float | None]:
+        """The lambdas a preset runs at (None: the preset's own)."""
+        lams = self.lams.get(preset) if isinstance(self.lams, dict) else self.lams
+        return list(lams) if lams is not None else [None]
 
     def runs(self, out: Path) -> list[Run]:
         """Every run of the grid, in the order they are trained (variants outermost, so each finishes in turn)."""
         runs = []
         for variant, keys in self.variants.items():
             for preset in self.presets:
-                for lam in self.lams if self.lams is not None else [None]:
+                for lam in self.lams_of(preset):
                     for seed in self.seeds:
                         cfg = get_preset(preset)
                         for key, value in {**self.sets, **keys}.items():
@@ -112,13 +126,14 @@ def train_command(run: Run, data_dir: str | None = None) -> list[str]:
 
 def run_study(study: Study, out: str | Path, jobs: int = 1, data_dir: str | None = None,
               only: list[str] | None = None, log=print, presets: list[str] | None = None,
-              seeds: list[int] | None = None) -> list[dict[str, Any]]:
-    """Train every unfinished run (of the `only` variants, `presets` and `seeds`, when given), `jobs` processes at a time
+              seeds: list[int] | None = None, lams: list[float] | None = None) -> list[dict[str, Any]]:
+    """Train every unfinished run (of the `only` variants, `presets`, `seeds` and `lams`, when given), `jobs` processes at a time
     (each its own `svae train --resume auto`, so a stopped study continues where it was); returns one status row
     per run. A failed run does not stop the others."""
     out = Path(out)
     todo = [r for r in study.runs(out) if (only is None or r.variant in only)
-            and (presets is None or r.preset in presets) and (seeds is None or r.seed in seeds)]
+            and (presets is None or r.preset in presets) and (seeds is None or r.seed in seeds)
+            and (lams is None or r.lam in lams)]
     status = {r.dir: "done before" for r in todo if r.finished}
     pending = [r for r in todo if r.dir not in status]
     running: dict[Path, subprocess.Popen] = {}

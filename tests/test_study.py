@@ -37,7 +37,34 @@ def test_without_lams_each_preset_keeps_its_own_lambda(tmp_path):
     assert [(r.preset, r.lam) for r in runs] == [("toy-ali", 0.0), ("toy-svae-r", 1.0)]
 
 
+def test_lams_per_preset_leave_the_others_at_their_own(tmp_path):
+    runs = Study.load(write(tmp_path, lams={"toy-svae-r": [0.1, 1]}, seeds=[0, 1])).runs(tmp_path)
+    assert [(r.preset, r.lam, r.seed) for r in runs] == [
+        ("toy-ali", 0.0, 0), ("toy-ali", 0.0, 1), ("toy-svae-r", 0.1, 0), ("toy-svae-r", 0.1, 1),
+        ("toy-svae-r", 1.0, 0), ("toy-svae-r", 1.0, 1)]
+    assert runs[2].dir == tmp_path / "baseline" / "toy-svae-r" / "lam_0.1" / "seed_0"
+
+
+def test_the_lams_filter_runs_only_those_lambdas(tmp_path, monkeypatch, capsys):
+    path = write(tmp_path, lams={"toy-svae-r": [0.1, 1]})
+    started = []
+    monkeypatch.setattr("svae.study.subprocess.Popen", lambda cmd, **kw: started.append(cmd) or _Done())
+    rows = run_study(Study.load(path), tmp_path / "out", lams=[0.1], log=lambda m: None)
+    assert [(r["preset"], r["lam"]) for r in rows] == [("toy-svae-r", 0.1)] and len(started) == 1
+    assert main(["study", "list", str(path), "--lams", "0.5"]) != 0
+    assert "the study's lambdas are 0, 0.1, 1" in capsys.readouterr().err
+
+
+class _Done:
+    returncode = 0
+
+    def poll(self):
+        return 0
+
+
 @pytest.mark.parametrize("fields, message", [
+    ({"lams": {"toy-vae": [1]}}, "does not run: toy-vae"),
+    ({"lams": {"toy-ali": 1}}, "mapping preset -> list"),
     ({"variants": {"bad": {"train.nope": 1}}}, "unknown key 'train.nope'"),
     ({"variants": {"bad": {"train.lr": "fast"}}}, "train.lr: expected float"),
     ({"colour": "red"}, "unknown study field"),
