@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir")
     e.add_argument("--device", default="cpu")
     e.add_argument("--data-dir", help="the dataset's folder, if not the one the run's config.yaml names")
+    e.add_argument("--inception", type=int, metavar="N",
+                   help="CIFAR-10 / CelebA: images behind the Inception-v3 FID, KID and IS (0: none; default: the "
+                        "run's train.eval_inception, which on a CPU is none)")
 
     s = sub.add_parser("sample", help="draw samples of a trained run into a .npy file")
     s.add_argument("run_dir")
@@ -332,7 +335,10 @@ def _dispatch(a: argparse.Namespace) -> int:
     _check_device(a.device)
     if a.command == "eval":
         data_dir = os.path.abspath(os.path.expanduser(a.data_dir)) if a.data_dir else None
-        print(json.dumps(run.evaluate_run(a.run_dir, device=a.device, data_dir=data_dir), indent=2))
+        if a.inception is not None and a.inception < 0:
+            raise UsageError(f"--inception must be >= 0, got {a.inception}")
+        print(json.dumps(run.evaluate_run(a.run_dir, device=a.device, data_dir=data_dir, inception=a.inception),
+                         indent=2))
         return 0
     import torch
 

@@ -119,6 +119,10 @@ class TrainConfig:
     probe_test: int = 1000  # test images (points) behind a probe's MSE
     eval_samples: int = 10000
     eval_splits: int = 10
+    # images behind the Inception-v3 scores (FID, KID, IS where the weights have the classifier) on CIFAR-10 and
+    # CelebA, samples and test images alike: -1 auto (every eval sample on a GPU; none on a CPU, where Inception-v3
+    # takes about a second an image: 10,000 would take hours), 0 never, N that many
+    eval_inception: int = -1
     # speed (docs/speed.md): how a step is computed, never which losses it minimises
     reuse_forward: bool = True  # the last critic update reuses the generator update's E(x), G(z) (one z per batch)
     precision: str = "fp32"  # autocast: fp32 (off), bf16, fp16 (with a gradient scaler)
@@ -288,6 +292,8 @@ def validate(cfg: Config) -> Config:
                      ("train.threads", t.threads), ("train.ckpt_every", t.ckpt_every), ("data.limit", d.limit),
                      ("train.keep_ckpts", t.keep_ckpts), ("train.max_rollbacks", t.max_rollbacks)):
         _positive(key, val, allow_zero=True)
+    if t.eval_inception < -1:
+        raise ConfigError(f"train.eval_inception: -1 (auto), 0 (never) or a number of images, got {t.eval_inception}")
     if t.probe_every < -1:
         raise ConfigError(f"train.probe_every: -1 (once an epoch), 0 (never) or a number of steps, got {t.probe_every}")
     for key, val in (("train.probe_samples", t.probe_samples), ("train.probe_test", t.probe_test)):

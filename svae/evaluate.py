@@ -14,8 +14,10 @@ from .model import Model
 
 
 @torch.no_grad()
-def evaluate(model: Model, data: Dataset, n_samples: int = 10000, splits: int = 10, seed: int = 0) -> dict[str, Any]:
-    """Scores of a model on the test split; the same seed gives the same numbers."""
+def evaluate(model: Model, data: Dataset, n_samples: int = 10000, splits: int = 10, seed: int = 0,
+             inception_n: int = -1) -> dict[str, Any]:
+    """Scores of a model on the test split; the same seed gives the same numbers. inception_n: images behind the
+    Inception-v3 scores of CIFAR-10 and CelebA (train.eval_inception: -1 auto, 0 none)."""
     start = time.perf_counter()
     model.eval()
     with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):
@@ -28,7 +30,9 @@ def evaluate(model: Model, data: Dataset, n_samples: int = 10000, splits: int = 
     else:
         x01, rec01 = to_unit(x, model.out_range).cpu(), to_unit(x_rec, model.out_range).cpu()
         out = _image_scores(x01, rec01, seed)
-        out.update(_classifier_scores(data, to_unit(samples, model.out_range).cpu(), x01, rec01, splits))
+        n_inception = inception_images(inception_n, n_samples, model.device.type)
+        out.update(_classifier_scores(data, to_unit(samples, model.out_range).cpu(), x01, rec01, splits, n_inception,
+                                      inception_n))
     out.update({"n_samples": n_samples, "splits": splits, "n_test": len(x),
                 "eval_seconds": round(time.perf_counter() - start, 3)})
     return out
@@ -70,26 +74,44 @@ def _image_scores(x01, rec01, seed) -> dict[str, Any]:
     }
 
 
-def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int) -> dict[str, Any]:
-    """Sample and reconstruction scores from the networks at hand (METHOD.md section 6), never downloaded:
-    MNIST: svae's MNIST classifier. CIFAR-10 / CelebA: Inception-v3 IS and FID if its weights file exists;
-    else, for CIFAR-10 only, the in-domain classifier, every key suffixed _indomain so the two never mix."""
+def inception_images(setting: int, n_samples: int, device_type: str) -> int:
+    """How many samples (and test images) Inception-v3 scores: train.eval_inception, with -1 (auto) meaning all
+    eval samples on a GPU and none on a CPU (about a second an image on one core: 10,000 would take hours)."""
+    if setting == -1:
+        return n_samples if device_type == "cuda" else 0
+    return min(setting, n_samples)
+
+
+def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int, n_inception: int = 0,
+                       setting: int = -1) -> dict[str, Any]:
+    """Sample and reconstruction scores from the networks at hand (docs/evaluation.md), never downloaded:
+    MNIST: svae's MNIST classifier. CIFAR-10 / CelebA: Inception-v3 FID, KID (and IS if the weights have the
+    classifier layer) on n_inception images when a weights file is found; CIFAR-10 also the in-domain classifier,
+    every key suffixed _indomain so the two never mix."""
     from .metrics.classifier import MetricError
 
-    if data.name in ("cifar10", "celeba"):
-        try:
-            return _inception_scores(samples01, x01, splits)
-        except MetricError as e:
-            inception_missing = str(e)
     out: dict[str, Any] = {"is_mean": None, "is_std": None}
-    if data.name == "celeba":
-        out["is_note"] = f"no Inception-v3 scores: {inception_missing}"
+    inception_missing = None
+    if data.name in ("cifar10", "celeba"):
+        if n_inception:
+            try:
+                out.update(_inception_scores(samples01[:n_inception], x01[:n_inception], splits))
+            except MetricError as e:
+                inception_missing = str(e)
+        else:
+            why = "train.eval_inception is 0" if setting == 0 else (
+                "on a CPU by default (train.eval_inception -1: about a second an image)")
+            inception_missing = (f"Inception-v3 not run: {why}; `svae eval RUN_DIR --inception N` scores N images "
+                                 f"(10,000 as published; fewer raise FID)")
+    if data.name == "celeba":  # no in-domain classifier: Inception-v3 or MSE alone
+        if inception_missing:
+            out["is_note"] = f"no Inception-v3 scores: {inception_missing}"
         return out
     try:
         loaded = clf.load(data.name)
     except MetricError as e:
         out["is_note"] = f"{e}, then `svae eval RUN_DIR`"
-        if data.name == "cifar10":
+        if inception_missing:
             out["is_note"] += f"; no Inception-v3 scores either: {inception_missing}"
         return out
     from .metrics.fid import fid
@@ -109,7 +131,8 @@ def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int) -> dic
         return out
     feats = clf.predict(loaded.net, samples01, what="features")
     test_feats = clf.predict(loaded.net, x01, what="features")
-    out["is_note"] = f"no Inception-v3 scores ({inception_missing}); in-domain scores below"
+    if inception_missing:
+        out["is_note"] = f"no Inception-v3 scores ({inception_missing}); in-domain scores below"
     out.update({f"{k}_indomain": v for k, v in spread.items()})
     out.update({"is_indomain_mean": is_mean, "is_indomain_std": is_std, "fid_indomain": fid(feats, test_feats),
                 "rec_accuracy_indomain": rec_acc, "classifier_indomain": fields["scorer"],
@@ -122,20 +145,30 @@ def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int) -> dic
 
 
 def _inception_scores(samples01, x01, splits: int) -> dict[str, Any]:
-    """Inception-v3 IS of the samples and FID against the test split; MetricError when no weights file."""
-    from .metrics.fid import fid
+    """Inception-v3 FID and KID of the samples against as many test images, the FID between the two halves of those
+    test images (the floor that this many images allows), and IS where the weights have the classifier layer;
+    MetricError when no weights file is found."""
+    from .metrics.fid import fid, kid
     from .metrics.inception import inception_outputs, load_inception
     from .metrics.score import inception_fields
 
     net, info = load_inception()
     feats, probs = inception_outputs(net, samples01)
+    test_feats = inception_outputs(net, x01)[0]
     out: dict[str, Any] = {"is_mean": None, "is_std": None}
     if info["has_fc"]:
         out["is_mean"], out["is_std"] = inception_score(probs, splits)
     else:
-        out["is_note"] = f"{info['weights']} has no classifier layer: FID only"
-    out.update({"fid": fid(feats, inception_outputs(net, x01)[0]), "is_classifier": "inception-v3",
-                **inception_fields(info)})
+        out["is_note"] = f"{info['weights']} has no classifier layer: FID and KID only"
+    half = len(test_feats) // 2
+    kid_mean, kid_std = kid(feats, test_feats)
+    out.update({"fid": fid(feats, test_feats), "kid_mean": kid_mean, "kid_std": kid_std,
+                "fid_real_halves": fid(test_feats[:half], test_feats[half:2 * half]) if half >= 2 else None,
+                "inception_images": len(feats),
+                "fid_note": f"Inception-v3 pool3 features of {len(feats)} samples against {len(test_feats)} test "
+                            f"images; fid_real_halves: the test images' two halves against each other (FID's "
+                            f"floor at this size); KID: 100 subsets of up to 1,000",
+                "is_classifier": "inception-v3", **inception_fields(info)})
     return out
 
 

@@ -24,7 +24,8 @@ from . import tracking, viz
 
 # keys a resumed run may change: how long and where it runs, not what it computes
 RESUMABLE_CHANGES = {"train.epochs", "train.steps", "train.device", "train.threads", "train.log_every",
-                     "train.ckpt_every", "train.eval_samples", "train.eval_splits", "data.data_dir", "data.source",
+                     "train.ckpt_every", "train.eval_samples", "train.eval_splits", "train.eval_inception",
+                     "data.data_dir", "data.source",
                      "train.keep_ckpts", "train.on_divergence", "train.rollback_lr_factor", "train.max_rollbacks",
                      "train.channels_last", "train.compile", "train.fast_convs", "train.inplace_acts",
                      "train.batch_decoder", "train.tensorboard", "train.probe_every", "train.probe_samples",
@@ -172,11 +173,15 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def evaluate_run(run_dir: str | Path, device: str = "cpu", data_dir: str | None = None) -> dict[str, Any]:
+def evaluate_run(run_dir: str | Path, device: str = "cpu", data_dir: str | None = None,
+                 inception: int | None = None) -> dict[str, Any]:
     """Scores and pictures of a run directory (locked meanwhile); writes DIR/eval.json and returns it.
-    data_dir: where the dataset is now, if not where config.yaml says (a moved folder, an older relative path)."""
+    data_dir: where the dataset is now, if not where config.yaml says (a moved folder, an older relative path);
+    inception: images behind the Inception-v3 scores, instead of the run's train.eval_inception."""
     run_dir = Path(run_dir)
     model = Model.from_run(run_dir, device)
+    if inception is not None:
+        model.cfg.train.eval_inception = inception
     ckpt = load_checkpoint(run_checkpoint(run_dir))
     info = {"steps": int(ckpt["step"]), "seconds": round(float(ckpt.get("elapsed", 0.0)), 3)}
     if data_dir:
@@ -189,7 +194,8 @@ def evaluate_run(run_dir: str | Path, device: str = "cpu", data_dir: str | None 
 def _evaluate(run_dir: Path, model: Model, data: Dataset, trainer_info: dict) -> dict[str, Any]:
     cfg = model.cfg
     result = {"preset": cfg.preset, "model": cfg.objective.kind, "lam": cfg.objective.lam, "seed": cfg.train.seed,
-              **evaluate(model, data, cfg.train.eval_samples, cfg.train.eval_splits), **trainer_info,
+              **evaluate(model, data, cfg.train.eval_samples, cfg.train.eval_splits,
+                         inception_n=cfg.train.eval_inception), **trainer_info,
               "machine": machine()}
     draw(model, data, run_dir)
     write_text(run_dir / "eval.json", json.dumps(result, indent=2) + "\n", "evaluation")
