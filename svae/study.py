@@ -191,9 +191,9 @@ def _fid(ev: dict[str, Any]) -> tuple[float | None, str]:
 
 
 def draw_panels(study: Study, out: str | Path, seed: int | None = None) -> list[Path]:
-    """The paper's figure layout per dataset and variant: every model and lambda's samples side by side
-    (panels-samples-DATASET[-VARIANT].png), and their reconstructions (panels-reconstructions-...); the seed's runs
-    (default: the study's first seed)."""
+    """The paper's figure layout per dataset and variant: samples of every model (a row each) at every lambda (a
+    column each) in panels-samples-DATASET[-VARIANT].png, their reconstructions in panels-reconstructions-...;
+    the runs of one seed (default: the study's first)."""
     from . import viz
 
     out, seed = Path(out), study.seeds[0] if seed is None else seed
@@ -201,16 +201,15 @@ def draw_panels(study: Study, out: str | Path, seed: int | None = None) -> list[
     for variant in study.variants:
         mine = [r for r in study.runs(out) if r.variant == variant and r.seed == seed]
         for dataset in dict.fromkeys(r.cfg.data.name for r in mine):
-            cell = [r for r in mine if r.cfg.data.name == dataset and (r.dir / "samples.png").is_file()]
-            if len(cell) < 2:
-                continue
             suffix = dataset if len(study.variants) == 1 else f"{dataset}-{variant}"
-            labels = [f"{r.preset.split('-', 1)[1]} λ={r.lam:g}" for r in cell]
             for kind in ("samples", "reconstructions"):
-                have = [r for r in cell if (r.dir / f"{kind}.png").is_file()]
-                drawn.append(viz.panels([r.dir / f"{kind}.png" for r in have],
-                                        [lab for r, lab in zip(cell, labels) if r in have],
-                                        out / f"panels-{kind}-{suffix}.png", f"{dataset}: {kind} (seed {seed})"))
+                have = [r for r in mine if r.cfg.data.name == dataset and (r.dir / f"{kind}.png").is_file()]
+                if len(have) < 2:
+                    continue
+                rows = [[(r.dir / f"{kind}.png", f"{r.preset.split('-', 1)[1]} λ={r.lam:g}")
+                         for r in have if r.preset == preset] for preset in dict.fromkeys(r.preset for r in have)]
+                drawn.append(viz.panels(rows, out / f"panels-{kind}-{suffix}.png",
+                                        f"{dataset}: {kind} (seed {seed})"))
     return drawn
 
 

@@ -166,17 +166,21 @@ def curves(runs: list[str | Path], path: str | Path, labels: list[str] | None = 
     return save_figure(fig, path)
 
 
-def panels(pictures: list[str | Path], labels: list[str], path: str | Path, title: str = "") -> Path:
-    """Pictures side by side under their labels, as the paper's figures set models and lambdas beside each other."""
-    if not pictures or len(pictures) != len(labels):
-        raise ValueError(f"need one label per picture, got {len(pictures)} pictures and {len(labels)} labels")
+def panels(rows: list[list[tuple[str | Path, str]]], path: str | Path, title: str = "") -> Path:
+    """Pictures in a grid under their labels, one row per model and one column per lambda, as the paper's
+    figures set them beside each other; rows: lists of (picture file, label)."""
+    if not rows or not all(rows):
+        raise ValueError("need at least one picture in every row")
     plt = _plt()
-    fig, axes = plt.subplots(1, len(pictures), figsize=(3.2 * len(pictures), 3.6), squeeze=False)
-    for ax, picture, label in zip(axes[0], pictures, labels):
-        img = Image.open(picture)
-        ax.imshow(np.asarray(img), cmap="gray" if img.mode == "L" else None, interpolation="nearest")
-        ax.set_title(label, fontsize=9)
-        ax.axis("off")
+    ncol = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(3.0 * ncol, 3.3 * len(rows)), squeeze=False)
+    for ax_row, row in zip(axes, rows):
+        for ax in ax_row:
+            ax.axis("off")
+        for ax, (picture, label) in zip(ax_row, row):
+            img = Image.open(picture)
+            ax.imshow(np.asarray(img), cmap="gray" if img.mode == "L" else None, interpolation="nearest")
+            ax.set_title(label, fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
