@@ -35,7 +35,7 @@ def reference_step(m: Model, opt_critic: torch.optim.Optimizer | None, opt_gen: 
 
     Separate passes are the same mathematics only for a critic whose output for one pair does not depend on
     the rest of the batch. A BatchNorm critic normalises each pass by its own statistics, which is a
-    different estimator (METHOD.md section 2 defines the critic on ONE batch of real and fake pairs): the
+    different estimator (docs/method.md section 2 defines the critic on ONE batch of real and fake pairs): the
     benchmark still times it that way (the same FLOPs, and what such code does), and the equality test
     runs it with separate_passes=False, or on critics without batch statistics, where the two agree.
 
@@ -171,9 +171,9 @@ def bench(cfg: Config, steps: int = 10, warmup: int = 2, reference: bool = True,
         reference_step(ref_model, ref_opt_critic, ref_opt_gen, x, t.critic_steps, t.gen_steps)
 
     def timed(fn) -> float:
-        start = trainer._sync_clock()
+        start = trainer.speed.sync_clock()
         fn()
-        return trainer._sync_clock() - start
+        return trainer.speed.sync_clock() - start
 
     for _ in range(warmup):
         if reference:
@@ -182,7 +182,7 @@ def bench(cfg: Config, steps: int = 10, warmup: int = 2, reference: bool = True,
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     ours_s, ref_s = [], []
-    trainer.phase_seconds = {}
+    trainer.speed.phase_seconds = {}
     for i in range(steps):
         step = trainer.step
         if reference and i % 2 == 1:  # alternate who goes first: neither always runs on a warmer cache
@@ -190,7 +190,7 @@ def bench(cfg: Config, steps: int = 10, warmup: int = 2, reference: bool = True,
         ours_s.append(timed(ours))
         if reference and i % 2 == 0:
             ref_s.append(timed(lambda: ref(step)))
-    phases, trainer.phase_seconds = trainer.phase_seconds, None
+    phases, trainer.speed.phase_seconds = trainer.speed.phase_seconds, None
     peak = _peak_mb(device)
     flops = _flops(ours)
     ref_flops = _flops(lambda: ref(trainer.step)) if reference else None
@@ -200,7 +200,7 @@ def bench(cfg: Config, steps: int = 10, warmup: int = 2, reference: bool = True,
         "preset": cfg.preset, "device": str(device), "batch": b, "steps": steps,
         "precision": t.precision, "channels_last": t.channels_last, "compile": t.compile,
         "reuse_forward": t.reuse_forward, "fast_convs": t.fast_convs, "inplace_acts": t.inplace_acts,
-        "batch_decoder": trainer.batch_decoder,  # in effect: only the models that reconstruct batch it
+        "batch_decoder": trainer.speed.batch_decoder,  # in effect: only the models that reconstruct batch it
         "step_s": step_s, "critic_s": phases.get("critic", 0.0) / steps, "gen_s": phases.get("gen", 0.0) / steps,
         "imgs_per_s": b / step_s,
         "gflop_per_step": flops / 1e9, "gflops_per_s": flops / 1e9 / step_s,

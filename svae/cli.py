@@ -439,7 +439,7 @@ def _study_command(a: argparse.Namespace) -> int:
 
 
 def _evaluation_command(a: argparse.Namespace) -> int:
-    """classifier / score / sweep / report: the evaluation protocol of METHOD.md section 6."""
+    """classifier / score / sweep / report: the evaluation protocol of docs/evaluation.md."""
     import torch
 
     if a.command == "classifier":

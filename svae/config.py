@@ -10,16 +10,17 @@ from typing import Any
 
 import yaml
 
+from .datasets import DATASETS as _DATASETS, SOURCES
 from .errors import SvaeError
+from .kinds import KINDS
 
 
 class ConfigError(SvaeError, ValueError):
     """A configuration value is wrong; the message names the key and what is allowed."""
 
 
-ARCHES = ("toy", "mnist", "cifar10", "celeba")
-DATASETS = ("toy", "mnist", "cifar10", "celeba")
-OBJECTIVES = ("ali", "alice", "svae", "svae_r", "vae")
+DATASETS = ARCHES = tuple(_DATASETS)  # model.arch names the dataset whose tables' networks it builds
+OBJECTIVES = tuple(KINDS)
 PRIORS = ("normal", "uniform")
 REC_DISTANCES = ("l2", "l1")
 ESTIMATORS = ("joint", "marginal")
@@ -34,7 +35,6 @@ DECODER_BNS = ("channels", "units")
 GEN_LOSSES = ("model", "probability")
 REDUCTIONS = ("mean", "sum")
 Z_ACTIVATIONS = ("auto", "none", "tanh")
-SOURCES = ("auto", "npz", "raw", "download")
 ON_DIVERGENCE = ("stop", "rollback")
 PRECISIONS = ("fp32", "bf16", "fp16")
 SEED_MAX = 2**32 - 1  # numpy's range; the trainer derives per-epoch and per-step seeds from it

@@ -1,4 +1,4 @@
-"""Evaluation of a trained model: inception score and reconstruction error, as in METHOD.md section 6."""
+"""Evaluation of a trained model: inception score and reconstruction error, as in docs/method.md section 6."""
 from __future__ import annotations
 
 import time
@@ -71,7 +71,7 @@ def _image_scores(x01, rec01, seed) -> dict[str, Any]:
 
 
 def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int) -> dict[str, Any]:
-    """Sample and reconstruction scores from the networks at hand (METHOD.md section 6), never downloaded:
+    """Sample and reconstruction scores from the networks at hand (docs/evaluation.md), never downloaded:
     MNIST: svae's MNIST classifier. CIFAR-10 / CelebA: Inception-v3 IS and FID if its weights file exists;
     else, for CIFAR-10 only, the in-domain classifier, every key suffixed _indomain so the two never mix."""
     from .metrics.classifier import MetricError

@@ -14,12 +14,6 @@ from .objectives import Objective
 from .progress import bar
 
 
-def objective_from(cfg: Config) -> Objective:
-    o = cfg.objective
-    return Objective(kind=o.kind, lam=o.lam, rec=o.rec, estimator=o.estimator, vae_sigma=o.vae_sigma,
-                     rec_reduction=o.rec_reduction, z_weight=o.z_weight, gen_loss=o.gen_loss)
-
-
 class Model(nn.Module):
     """encoder, decoder and critic(s) of a configuration; `svae.build(preset)` returns one."""
 
@@ -27,7 +21,7 @@ class Model(nn.Module):
         super().__init__()
         validate(cfg)
         self.cfg = cfg
-        self.objective = objective_from(cfg)
+        self.objective = Objective.of(cfg.objective)
         nets = build_networks(cfg.model, critics=self.objective.critics)
         self.encoder = nets.encoder
         self.decoder = nets.decoder
@@ -45,6 +39,12 @@ class Model(nn.Module):
     def networks(self) -> dict[str, nn.Module]:
         """The trained networks by name (the keys of checkpoints and optimisers)."""
         return {k: m for k, m in self.named_children() if m is not None}
+
+    def critics_require_grad(self, flag: bool) -> None:
+        """Switch the critics' weight gradients (off while the encoder+decoder update treats them as fixed)."""
+        for c in (self.critic, self.critic_p):
+            if c is not None:
+                c.requires_grad_(flag)
 
     def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return sample_prior(n, self.cfg.model.z_dim, self.cfg.model.prior, self.device, generator)

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_text
+from .kinds import KINDS
 from .run import RunError
 
-MODEL_NAMES = {"ali": "ALI", "alice": "ALICE", "svae": "sVAE", "svae_r": "sVAE-r", "vae": "VAE"}
+MODEL_NAMES = {name: k.title for name, k in KINDS.items()}
 
 
 def find_runs(paths: list[str | Path]) -> list[Path]:

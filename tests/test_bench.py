@@ -60,8 +60,8 @@ def test_reduced_precision_trains_on_cpu(precision):
     tr = Trainer(Model(cfg), load_dataset(cfg.data), cfg)
     hist = tr.fit(progress=False)
     assert all(math.isfinite(v) for row in hist for k, v in row.items() if k != "step")
-    assert bool(tr.scalers) == (precision == "fp16")  # fp16 scales the loss; bf16 has fp32's range
-    if tr.scalers:
+    assert bool(tr.speed.scalers) == (precision == "fp16")  # fp16 scales the loss; bf16 has fp32's range
+    if tr.speed.scalers:
         assert set(tr.state_dict()["scalers"]) == {"critic", "gen"}
 
 

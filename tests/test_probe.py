@@ -1,5 +1,6 @@
 """Learning curves: the probe's rows in metrics.jsonl, its independence from training, curves.png, the critic_bn switch."""
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -86,7 +87,8 @@ def test_critic_bn_apart_equals_two_separate_critic_calls(preset):
     torch.manual_seed(0)
     model = Model(validate(cfg))
     tr = Trainer.__new__(Trainer)  # only the logits helper: no data needed
-    tr.model, tr.objective, tr.critic_bn_apart, tr._nets, tr._fixed = model, model.objective, True, {}, {}
+    tr.model, tr.objective, tr.critic_bn_apart = model, model.objective, True
+    tr.speed = SimpleNamespace(net=lambda name, fixed=False: getattr(model, name))  # the networks, unwrapped
     shape = (8, 2) if preset.startswith("toy") else (8, 1, 28, 28)
     x, xt = torch.rand(shape), torch.rand(shape)
     z, zh = torch.randn(8, cfg.model.z_dim), torch.randn(8, cfg.model.z_dim)
