@@ -14,6 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .config import Config
 from .data import Dataset, load_dataset
+from .datasets import DATASETS
 from .evaluate import evaluate
 from .model import Model
 from .models import x_shape
@@ -228,7 +229,7 @@ def _eval_cost(model: Model, data: Dataset, cfg: Config, n: int, step_s: float) 
     scores = evaluate(model, data, n_samples=n, splits=min(10, n))
     seconds = time.perf_counter() - start
     per_10k = seconds * 10000 / n
-    n_train = {"toy": cfg.data.n_train, "mnist": 60000, "cifar10": 50000, "celeba": 162770}[cfg.data.name]
+    n_train = DATASETS[cfg.data.name].n_train or cfg.data.n_train  # the toy's size is a setting
     train_s = (cfg.train.steps or cfg.train.epochs * (n_train // cfg.train.batch_size)) * step_s
     return {"eval_n": n, "eval_seconds": seconds, "eval_seconds_per_10k": per_10k,
             "eval_share_of_run": per_10k / (per_10k + train_s),

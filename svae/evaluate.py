@@ -8,6 +8,7 @@ import torch
 
 from .data import Dataset, to_model, to_unit
 from .data import toy as toy_data
+from .datasets import DATASETS
 from .metrics import classifier as clf
 from .metrics.scores import class_spread, inception_score, reconstruction_errors
 from .model import Model
@@ -23,7 +24,7 @@ def evaluate(model: Model, data: Dataset, n_samples: int = 10000, splits: int = 
         samples = model.sample(n_samples)
         x = to_model(data.x_test.to(model.device), model.out_range)
         x_rec = model.reconstruct(x)
-    if data.name == "toy":
+    if not DATASETS[data.name].image:
         out = _toy_scores(samples, x, x_rec, splits, seed)
     else:
         x01, rec01 = to_unit(x, model.out_range).cpu(), to_unit(x_rec, model.out_range).cpu()
@@ -76,20 +77,21 @@ def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int) -> dic
     else, for CIFAR-10 only, the in-domain classifier, every key suffixed _indomain so the two never mix."""
     from .metrics.classifier import MetricError
 
-    if data.name in ("cifar10", "celeba"):
+    info = DATASETS[data.name]
+    if info.inception:
         try:
             return _inception_scores(samples01, x01, splits)
         except MetricError as e:
             inception_missing = str(e)
     out: dict[str, Any] = {"is_mean": None, "is_std": None}
-    if data.name == "celeba":
+    if info.classifier is None:
         out["is_note"] = f"no Inception-v3 scores: {inception_missing}"
         return out
     try:
-        loaded = clf.load(data.name)
+        loaded = clf.load(info.classifier)
     except MetricError as e:
         out["is_note"] = f"{e}, then `svae eval RUN_DIR`"
-        if data.name == "cifar10":
+        if info.inception:
             out["is_note"] += f"; no Inception-v3 scores either: {inception_missing}"
         return out
     from .metrics.fid import fid
@@ -99,9 +101,9 @@ def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int) -> dic
     is_mean, is_std = inception_score(probs, splits)
     rec_acc = None if data.y_test is None else float(
         (clf.predict(loaded.net, rec01).argmax(1) == data.y_test.cpu()).double().mean())
-    fields = classifier_fields(loaded.info, data.name)
+    fields = classifier_fields(loaded.info, info.classifier)
     spread = {f"is_{k}": v for k, v in class_spread(probs).items()}  # is_marginal_entropy, ...
-    if data.name == "mnist":
+    if not info.inception:  # the classifier is the dataset's own scorer (MNIST), not a stand-in for Inception
         out.update({"is_mean": is_mean, "is_std": is_std, "is_classifier": fields.pop("scorer"), **fields, **spread,
                     "rec_accuracy": rec_acc,
                     "rec_accuracy_note": "accuracy of the MNIST classifier on G(E(x)) for the test set, "
@@ -149,9 +151,10 @@ class Probe:
         self.data, self.n_samples, self.seed = data, n_samples, seed
         self.x_test = data.x_test[:n_test]
         self.scorer = None
-        if data.name in clf.DOMAINS:
+        domain = DATASETS[data.name].classifier
+        if domain:
             try:
-                self.scorer = clf.load(data.name).net
+                self.scorer = clf.load(domain).net
             except clf.MetricError:  # no classifier for this domain: the probe keeps the MSE
                 pass
 
@@ -167,7 +170,7 @@ class Probe:
                 x_rec = model.reconstruct(x)
         finally:
             model.train(was_training)
-        if self.data.name == "toy":
+        if not DATASETS[self.data.name].image:
             probs = toy_data.posterior(samples.cpu())
             mse = float(((x - x_rec).pow(2).sum(dim=1)).mean())  # squared distance per point, as eval.json
         else:

@@ -202,9 +202,9 @@ def draw(model: Model, data: Dataset, run_dir: Path, seed: int = 0) -> list[Path
     model.eval()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        x = to_model(data.x_test[:1024 if data.name == "toy" else 40].to(model.device), model.out_range)
-        x_rec, samples = model.reconstruct(x), model.sample(2000 if data.name == "toy" else 100)
-        if data.name == "toy":
+        x = to_model(data.x_test[:40 if data.is_image else 1024].to(model.device), model.out_range)
+        x_rec, samples = model.reconstruct(x), model.sample(100 if data.is_image else 2000)
+        if not data.is_image:
             z = model.encode(x)
             title = f"{model.cfg.preset or model.cfg.objective.kind} (lambda={model.cfg.objective.lam:g})"
             return [viz.toy_figure(x, data.y_test[:len(x)], samples, x_rec, z, run_dir / "toy.png", title)]

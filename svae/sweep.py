@@ -88,7 +88,7 @@ def _outputs(run_dir: Path, data, seed: int = 0) -> tuple[Model, torch.Tensor, t
     """A run's model, its samples, a fixed set of test inputs and their reconstructions (fixed seed, so
     every lambda sees the same inputs and the same noise draws)."""
     model = Model.from_run(run_dir)
-    is_toy = data.name == "toy"
+    is_toy = not data.is_image
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         x = to_model(data.x_test[:512 if is_toy else 20], model.out_range)
@@ -109,14 +109,14 @@ def draw_sweep(out: str | Path, presets: list[str], data: dict[str, Any] | None 
         outs = [(lam, *_outputs(d, ds)) for lam, d in runs]
         for kind in ("samples", "reconstructions"):
             # panel height follows the grid's shape (8x8 samples are square, 4x10 reconstructions wide)
-            width = 2.6 if ds.name == "toy" or kind == "samples" else 3.4
-            height = width * (1.0 if ds.name == "toy" or kind == "samples" else 0.42) + 0.7
+            width = 2.6 if not ds.is_image or kind == "samples" else 3.4
+            height = width * (1.0 if not ds.is_image or kind == "samples" else 0.42) + 0.7
             fig, axes = plt.subplots(1, len(outs), figsize=(width * len(outs), height), squeeze=False)
             for ax, (lam, model, samples, x, x_rec) in zip(axes[0], outs):
                 _panel(ax, kind, ds, model, samples, x, x_rec)
                 ax.set_title(_lam_label(lam), fontsize=10)
             what = "samples G(z)" if kind == "samples" else (
-                "reconstructions: x to G(E(x))" if ds.name == "toy" else
+                "reconstructions: x to G(E(x))" if not ds.is_image else
                 "reconstructions (rows 1-2: x, rows 3-4: G(E(x)))")
             fig.suptitle(f"{preset}: {what}", fontsize=9)
             fig.tight_layout()
@@ -128,7 +128,7 @@ def draw_sweep(out: str | Path, presets: list[str], data: dict[str, Any] | None 
 def _panel(ax, kind: str, ds, model: Model, samples, x, x_rec) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
-    if ds.name == "toy":
+    if not ds.is_image:
         if kind == "samples":
             viz.toy_samples(ax, samples.numpy())
         else:

@@ -22,6 +22,7 @@ def bench_json(capsys, *argv):
     return json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.slow
 def test_bench_reports_every_figure_for_the_toy(capsys):
     r = bench_json(capsys, "--preset", "toy-svae-r", "--steps", "2", "--warmup", "1", "--eval-n", "100")
     assert KEYS <= set(r)

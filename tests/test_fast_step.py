@@ -106,6 +106,7 @@ def test_fast_step_equals_reference_with_two_critic_steps_and_several_generator_
 
 
 @pytest.mark.parametrize("preset", ["mnist-svae-r", "cifar10-alice"])
+@pytest.mark.slow
 def test_fast_step_equals_reference_with_a_batchnorm_critic_on_one_batch(preset):
     """Paper networks (BN everywhere; CIFAR-10 with noise inputs): the reference's critic on one batch of real
     and fake pairs, the definition of the mathematics (docs/method.md section 2). The decoder is called twice, as in

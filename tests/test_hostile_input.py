@@ -155,6 +155,7 @@ BAD = [("empty_file", "empty file (0 bytes)"), ("npz", "an .npz archive"), ("no_
 
 
 @pytest.mark.parametrize("kind,message", BAD)
+@pytest.mark.slow
 def test_reconstruct_checks_images_as_score_does(mnist_run, tmp_path, capsys, kind, message):
     bad, out = tmp_path / "x.npy", tmp_path / "r.npy"
     _write_bad(bad, kind, (4, 1, 28, 28))
@@ -186,6 +187,7 @@ def test_score_splits_must_be_positive(tmp_path, capsys):
 @pytest.mark.parametrize("damage,message", [("config_not_a_mapping", "config is a str, expected a mapping"),
                                             ("config_other_size", "the encoder weights do not fit"),
                                             ("config_invalid", "its configuration is not valid (train.lr")])
+@pytest.mark.slow
 def test_a_checkpoint_whose_config_disagrees_with_its_weights(tmp_path, capsys, damage, message):
     run = tmp_path / "r"
     assert train(run, 2, "--set", "train.keep_ckpts=0") == 0

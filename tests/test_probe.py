@@ -30,6 +30,7 @@ def test_probe_rows_come_every_probe_every_steps_and_at_the_end(tmp_path):
     assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_probe_every_minus_one_means_once_an_epoch_and_zero_never(tmp_path):
     cfg = tiny_toy(steps=8, probe_every=-1)  # 64 points in batches of 16: 4 steps an epoch
     assert get_preset("mnist-svae-r").train.probe_every == -1  # the default; the toy probes every 10 epochs

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..data._checks import check_array, read_npy
+from ..datasets import SHAPES
 from . import classifier as clf
 from .classifier import MetricError
 from .fid import fid, kid
@@ -15,7 +16,6 @@ from .scores import inception_score
 if TYPE_CHECKING:
     from .inception import Weights
 
-SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32), "celeba": (3, 64, 64)}
 INDOMAIN_NOTE = ("in-domain CIFAR-10 classifier trained by svae, not Inception-v3: compare only with other "
                  "in-domain numbers, never with published Inception scores")
 

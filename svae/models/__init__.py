@@ -1,4 +1,4 @@
-"""Network registry: one module per paper table (toy, mnist, cifar10, celeba), each with Encoder, Decoder, Critic."""
+"""Network registry: one module per paper table, each with Encoder, Decoder, Critic; the dataset table names it."""
 from __future__ import annotations
 
 import importlib
@@ -8,14 +8,13 @@ from types import ModuleType
 from torch import nn
 
 from ..config import ModelConfig
-
-_MODULES = {"toy": "toy", "mnist": "mnist", "cifar10": "cifar", "celeba": "celeba"}
+from ..datasets import DATASETS
 
 
 def arch_module(arch: str) -> ModuleType:
-    if arch not in _MODULES:
-        raise ValueError(f"unknown architecture {arch!r}; allowed: {', '.join(_MODULES)}")
-    return importlib.import_module(f"{__name__}.{_MODULES[arch]}")
+    if arch not in DATASETS:
+        raise ValueError(f"unknown architecture {arch!r}; allowed: {', '.join(DATASETS)}")
+    return importlib.import_module(f"{__name__}.{DATASETS[arch].networks}")
 
 
 @dataclass
@@ -27,9 +26,6 @@ class Networks:
     decoder: nn.Module
     critic: nn.Module | None = None
     critic_p: nn.Module | None = None
-
-    def named(self) -> dict[str, nn.Module]:
-        return {k: v for k, v in vars(self).items() if v is not None}
 
 
 def build_networks(cfg: ModelConfig, critics: int = 1) -> Networks:
@@ -47,5 +43,7 @@ def build_networks(cfg: ModelConfig, critics: int = 1) -> Networks:
 
 
 def x_shape(arch: str) -> tuple[int, ...]:
-    """Shape of one data point (without the batch dimension) for an architecture."""
-    return tuple(arch_module(arch).X_SHAPE)
+    """Shape of one data point (without the batch dimension) for an architecture (the dataset table's)."""
+    if arch not in DATASETS:
+        raise ValueError(f"unknown architecture {arch!r}; allowed: {', '.join(DATASETS)}")
+    return DATASETS[arch].shape

@@ -4,11 +4,10 @@ from __future__ import annotations
 from torch import nn
 
 from ..config import ModelConfig
+from ..datasets import DATASETS
 from .blocks import (Decoder as _Decoder, Encoder as _Encoder, JointCritic, conv_bn, critic_channels, critic_convs,
                      deconv, linear_to_map, lrelu)
 from .tuning import BatchNorm1d, BatchNorm2d, Flatten
-
-X_SHAPE = (3, 64, 64)
 
 
 class Encoder(_Encoder):
@@ -42,7 +41,7 @@ class Decoder(_Decoder):
     DCGAN, Table 3's output row nor the ALICE script puts BN on the output.
     """
 
-    out_range = (-1.0, 1.0)
+    out_range = DATASETS["celeba"].out_range  # the tanh below
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg, nn.Sequential(

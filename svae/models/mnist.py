@@ -4,11 +4,10 @@ from __future__ import annotations
 from torch import nn
 
 from ..config import ModelConfig
+from ..datasets import DATASETS
 from .blocks import (Decoder as _Decoder, Encoder as _Encoder, JointCritic, conv_bn, critic_channels, critic_convs,
                      deconv, linear_to_map)
 from .tuning import BatchNorm1d, BatchNorm2d, Flatten
-
-X_SHAPE = (1, 28, 28)
 
 
 class Encoder(_Encoder):
@@ -39,7 +38,7 @@ class Decoder(_Decoder):
     would collapse to one). cfg.dec_noise > 0 concatenates that many noise dims to z (0 in the presets).
     """
 
-    out_range = (0.0, 1.0)
+    out_range = DATASETS["mnist"].out_range  # the sigmoid below
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg, nn.Sequential(
