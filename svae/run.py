@@ -1,7 +1,6 @@
 """Run directories: train into one, resume it, evaluate it and draw its pictures. The CLI calls only these."""
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -11,12 +10,12 @@ from typing import Any
 import torch
 
 from . import __version__, distributed, rundir
-from .atomic import write_text
 from .checkpoint import find_checkpoint, load_checkpoint, run_checkpoint
 from .config import Config, ConfigError
 from .data import Dataset, load_dataset, to_model, to_unit
 from .evaluate import Probe, evaluate
 from .model import Model
+from .result import EvalResult
 from .errors import Interrupted
 from .rundir import RunError
 from .trainer import Trainer
@@ -188,12 +187,12 @@ def evaluate_run(run_dir: str | Path, device: str = "cpu", data_dir: str | None 
 
 def _evaluate(run_dir: Path, model: Model, data: Dataset, trainer_info: dict) -> dict[str, Any]:
     cfg = model.cfg
-    result = {"preset": cfg.preset, "model": cfg.objective.kind, "lam": cfg.objective.lam, "seed": cfg.train.seed,
-              **evaluate(model, data, cfg.train.eval_samples, cfg.train.eval_splits), **trainer_info,
-              "machine": machine()}
+    result = EvalResult.from_dict({
+        "preset": cfg.preset, "model": cfg.objective.kind, "lam": cfg.objective.lam, "seed": cfg.train.seed,
+        **evaluate(model, data, cfg.train.eval_samples, cfg.train.eval_splits), **trainer_info, "machine": machine()})
     draw(model, data, run_dir)
-    write_text(run_dir / "eval.json", json.dumps(result, indent=2) + "\n", "evaluation")
-    return result
+    result.save(run_dir / "eval.json")
+    return result.to_dict()
 
 
 @torch.no_grad()

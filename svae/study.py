@@ -2,7 +2,6 @@
 resumable, and summarised as a table and learning curves (docs/results.md and the recipe study are made this way)."""
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import yaml
 
 from .config import Config, ConfigError, set_value, validate
 from .presets import get_preset
+from .result import EvalResult
 
 
 @dataclass(frozen=True)
@@ -179,20 +179,20 @@ def summarise(study: Study, out: str | Path) -> str:
     for r in runs:
         groups.setdefault((r.variant, r.preset, r.lam), []).append(r)
     for (variant, preset, lam), cell in groups.items():
-        evals = [json.loads((r.dir / "eval.json").read_text()) for r in cell if (r.dir / "eval.json").is_file()]
+        evals = [EvalResult.load(r.dir) for r in cell if (r.dir / "eval.json").is_file()]
         probes = [[row for row in viz.read_metrics(r.dir) if "probe_mse" in row] for r in cell]
         best = [max(p, key=lambda row: row.get("probe_is") or 0) for p in probes if p]
         last = [p[-1] for p in probes if p]
         lines.append("| " + " | ".join([
             variant, preset, f"{lam:g}", f"{len(evals)}/{len(cell)}",
-            _cell([e["is_mean"] for e in evals if e.get("is_mean") is not None], 3),
-            _cell([e["mse"] for e in evals], 4),
+            _cell([e.is_mean for e in evals if e.is_mean is not None], 3),
+            _cell([e.mse for e in evals], 4),
             ", ".join(f"{b['probe_is']:.2f} ({b['epoch']:.1f})" for b in best if b.get("probe_is") is not None),
             _cell([row["probe_is"] for row in last if row.get("probe_is") is not None], 2),
             _cell([e["is_marginal_entropy"] for e in evals if e.get("is_marginal_entropy") is not None], 3),
             _cell([e["is_conditional_entropy"] for e in evals if e.get("is_conditional_entropy") is not None], 3),
             _cell([row["epoch"] for row in last], 1),
-            _cell([e["seconds"] / 60 for e in evals if "seconds" in e], 1)]) + " |")
+            _cell([e.seconds / 60 for e in evals if "seconds" in e], 1)]) + " |")
     for preset in study.presets:
         mine = [r for r in runs if r.preset == preset and (r.dir / "metrics.jsonl").is_file()]
         if mine:

@@ -1,7 +1,6 @@
 """Lambda sweeps: one run per (preset, lambda), resumable; grids side by side and the IS-versus-MSE front."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from .config import Config
 from .data import load_dataset, to_model, to_unit
 from .model import Model
 from .progress import bar
+from .result import EvalResult
 from . import viz
 
 
@@ -57,8 +57,8 @@ def run_sweep(configs: dict[str, list[Config]], out: str | Path, progress: bool 
                 except DivergenceError as e:
                     row.update({"status": "diverged", "error": str(e)})
             if (run_dir / "eval.json").is_file() and row["status"] != "diverged":
-                ev = json.loads((run_dir / "eval.json").read_text())
-                row.update({k: ev[k] for k in ("is_mean", "is_std", "is_indomain_mean", "mse", "steps")
+                ev = EvalResult.load(run_dir)
+                row.update({k: ev.get(k) for k in ("is_mean", "is_std", "is_indomain_mean", "mse", "steps")
                             if ev.get(k) is not None})
             rows.append(row)
             runs.update(1)
@@ -75,7 +75,7 @@ def _runs(out: Path, preset: str) -> list[tuple[float, Path]]:
     found = []
     for d in (out / preset).glob("lam_*"):
         if (d / "eval.json").is_file():
-            found.append((float(json.loads((d / "eval.json").read_text())["lam"]), d))
+            found.append((float(EvalResult.load(d).lam), d))
     return sorted(found)
 
 
@@ -146,14 +146,6 @@ def _panel(ax, kind: str, ds, model: Model, samples, x, x_rec) -> None:
     ax.imshow(np.asarray(img), cmap="gray" if img.mode == "L" else None, interpolation="nearest")
 
 
-def _is_key(ev: dict[str, Any]) -> tuple[str | None, str]:
-    if ev.get("is_mean") is not None:
-        return "is_mean", "IS" if ev.get("is_classifier") != "inception-v3" else "Inception score"
-    if ev.get("is_indomain_mean") is not None:
-        return "is_indomain_mean", "IS (in-domain classifier, not Inception)"
-    return None, ""
-
-
 def draw_front(out: str | Path, presets: list[str]) -> Path | None:
     """IS (y) against reconstruction MSE (x, log scale), one point per lambda, one line per preset."""
     out = Path(out)
@@ -161,15 +153,17 @@ def draw_front(out: str | Path, presets: list[str]) -> Path | None:
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     ylabel, xlabel, skipped, drawn = "", "", [], 0
     for preset in presets:
-        evs = [json.loads((d / "eval.json").read_text()) for _, d in _runs(out, preset)]
-        key, label = _is_key(evs[0]) if evs else (None, "")
-        pts = [(ev["mse"], ev[key], ev["lam"]) for ev in evs if key and ev.get(key) is not None and ev.get("mse")]
+        evs = [EvalResult.load(d) for _, d in _runs(out, preset)]
+        kind, label = (evs[0].sample_score().kind, evs[0].sample_score().label) if evs else ("", "")
+        # the first run's kind of IS for the whole line: a line never mixes an IS and an in-domain IS
+        pts = [(ev.mse, v, ev.lam) for ev in evs for v in [ev.is_mean if kind == "is" else ev.is_indomain_mean]
+               if kind and v is not None and ev.mse]
         if not pts:
             skipped.append(preset)
             continue
         ylabel = label if not ylabel or ylabel == label else "IS (mixed scorers: see the report)"
-        xlabel = "MSE per point (sum over coordinates)" if "mse_per_coord" in evs[0] else \
-            f"MSE per pixel on {evs[0].get('mse_range', '[-1, 1]')}"
+        xlabel = "MSE per point (sum over coordinates)" if evs[0].is_toy else \
+            f"MSE per pixel on {evs[0].mse_range or '[-1, 1]'}"
         mse, score, lams = zip(*pts)
         ax.plot(mse, score, "o-", label=preset, ms=5)
         for m, s, lam in pts:
