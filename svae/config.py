@@ -25,7 +25,6 @@ PRIORS = ("normal", "uniform")
 REC_DISTANCES = ("l2", "l1")
 ESTIMATORS = ("joint", "marginal")
 ENCODER_HEADS = ("deterministic", "gaussian")
-CRITIC_INPUTS = ("joint", "pair")
 CRITIC_HEADS = ("linear", "mlp")
 CRITIC_STYLES = ("table", "dcgan", "lrelu")
 CRITIC_NORMS = ("batch", "none", "spectral")
@@ -37,6 +36,10 @@ REDUCTIONS = ("mean", "sum")
 Z_ACTIVATIONS = ("auto", "none", "tanh")
 ON_DIVERGENCE = ("stop", "rollback")
 PRECISIONS = ("fp32", "bf16", "fp16")
+# Keys that earlier svae wrote and this one no longer has, with the one value they could take in a run that
+# trained: model.critic_input "pair" (an image and its partner stacked) was refused by every objective, so config.yaml
+# and checkpoints of today hold "joint", which is what every critic computes. Such a key is dropped when a file is read.
+REMOVED = {"model.critic_input": "joint"}
 SEED_MAX = 2**32 - 1  # numpy's range; the trainer derives per-epoch and per-step seeds from it
 
 
@@ -66,7 +69,6 @@ class ModelConfig:
     # image critics' convs: the tables' BN + ReLU, DCGAN's (no BN on the first, leaky ReLU), or lrelu (BN on every conv,
     # leaky ReLU: the authors' scripts)
     critic_style: str = "table"
-    critic_input: str = "joint"  # image critics: one image per pair, or (pair) an image and its partner stacked
     critic_norm: str = "batch"  # image critics' convs: the tables' BN, none, or spectral normalisation (every layer)
     # critic BatchNorm in training: one batch of encoder and decoder pairs (joint), or each joint's pairs normalised
     # by their own statistics (apart), as two separate critic calls do (the authors' TF scripts)
@@ -146,6 +148,8 @@ class Config:
     def from_dict(cls, d: dict[str, Any]) -> "Config":
         cfg = cls()
         for key, value in _flatten(d):
+            if key in REMOVED and value == REMOVED[key]:
+                continue
             set_value(cfg, key, value, parse=False)
         validate(cfg)
         return cfg
@@ -221,6 +225,9 @@ def _coerce(key: str, value: Any, typ: Any, parse: bool) -> Any:
 
 def set_value(cfg: Config, key: str, value: Any, parse: bool = True) -> None:
     """Set a dotted key ('train.lr') from a command-line string (parse) or a YAML value."""
+    if key in REMOVED:
+        raise ConfigError(f"{key}: removed (no objective ever fed that critic an image's partner); every critic "
+                          f"takes {REMOVED[key]!r}, drop the key")
     parts = key.split(".")
     obj: Any = cfg
     for p in parts[:-1]:
@@ -256,7 +263,6 @@ def validate(cfg: Config) -> Config:
     _choice("model.prior", m.prior, PRIORS)
     _choice("model.encoder_head", m.encoder_head, ENCODER_HEADS)
     _choice("model.z_activation", m.z_activation, Z_ACTIVATIONS)
-    _choice("model.critic_input", m.critic_input, CRITIC_INPUTS)
     _choice("model.critic_head", m.critic_head, CRITIC_HEADS)
     _choice("model.critic_style", m.critic_style, CRITIC_STYLES)
     _choice("model.critic_norm", m.critic_norm, CRITIC_NORMS)
@@ -292,11 +298,6 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"train.probe_every: -1 (once an epoch), 0 (never) or a number of steps, got {t.probe_every}")
     for key, val in (("train.probe_samples", t.probe_samples), ("train.probe_test", t.probe_test)):
         _positive(key, val)
-    if m.critic_input != "joint":
-        # the "pair" critics (docs/architectures.md) take an image and its partner stacked, for an adversarial
-        # reconstruction critic; no objective here feeds them pairs of images, so a run would fail at step 1
-        raise ConfigError(f"model.critic_input: {m.critic_input!r} is not supported by any objective (its critic "
-                          "needs each image's partner, which no model supplies); use 'joint'")
     for key, seed in (("train.seed", t.seed), ("data.seed", d.seed)):
         if not 0 <= seed <= SEED_MAX:
             raise ConfigError(f"{key}: must lie in [0, {SEED_MAX}], got {seed}")

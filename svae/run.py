@@ -175,8 +175,9 @@ def evaluate_run(run_dir: str | Path, device: str = "cpu", data_dir: str | None 
     """Scores and pictures of a run directory (locked meanwhile); writes DIR/eval.json and returns it.
     data_dir: where the dataset is now, if not where config.yaml says (a moved folder, an older relative path)."""
     run_dir = Path(run_dir)
-    model = Model.from_run(run_dir, device)
-    ckpt = load_checkpoint(run_checkpoint(run_dir))
+    path = run_checkpoint(run_dir)
+    ckpt = load_checkpoint(path, map_location=device)  # opened once: the weights and the step it holds
+    model = Model.from_checkpoint(ckpt, path, device)
     info = {"steps": int(ckpt["step"]), "seconds": round(float(ckpt.get("elapsed", 0.0)), 3)}
     if data_dir:
         model.cfg.data.data_dir = data_dir

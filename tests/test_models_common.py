@@ -66,15 +66,6 @@ def test_noise_makes_encoder_and_decoder_stochastic(arch):
     assert not torch.allclose(enc(x), enc(x)) and not torch.allclose(dec(z), dec(z))
 
 
-def test_pair_critic_takes_two_images(arch):
-    # its first conv's width: test_pair_critic_layers in test_models_<arch>.py
-    cri = arch.module.Critic(arch.cfg(critic_input="pair"))
-    channels = arch.x_shape[0]
-    assert cri(arch.images(c=2 * channels), torch.randn(B, Z)).shape == (B,)
-    with pytest.raises(RuntimeError):
-        cri(arch.images(c=channels), torch.randn(B, Z))
-
-
 def _grads_reach_every_parameter(net: nn.Module, out: torch.Tensor) -> None:
     # a random weighting: a plain sum through train-mode BN gives exactly zero grads upstream of it
     (out * torch.randn_like(out)).sum().backward()

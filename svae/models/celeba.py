@@ -60,8 +60,6 @@ class Critic(JointCritic):
     z branch MLP 2048 + ReLU (the table's "2046" read as 2048 = 2x2x512, a power-of-two width and the
     ALICE CelebA script's z branch); the two concatenated, then MLP 1, a raw logit.
     The first conv has BN because the table says so (DCGAN critics often skip it there).
-    cfg.critic_input == "pair": the image branch takes 6 channels, x and its partner stacked (B,6,64,64),
-    for an adversarial reconstruction critic, as in the MNIST module.
     """
 
     def __init__(self, cfg: ModelConfig):

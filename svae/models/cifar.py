@@ -54,8 +54,6 @@ class Critic(JointCritic):
     features; z branch MLP 512 + ReLU; the two concatenated ("concat two features from X and z"), then
     MLP 1, a raw logit. Global pooling gives the two branches the same width (512 and 512).
     The first conv has BN because the table says so (DCGAN critics often skip it there).
-    cfg.critic_input == "pair": the image branch takes 6 channels, x and its partner stacked (B,6,32,32),
-    for an adversarial reconstruction critic, as in the MNIST module.
     """
 
     def __init__(self, cfg: ModelConfig):
