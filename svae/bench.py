@@ -28,7 +28,7 @@ def reference_step(m: Model, opt_critic: torch.optim.Optimizer | None, opt_gen: 
                    x: torch.Tensor, critic_steps: int = 1, gen_steps: int = 1, separate_passes: bool = True,
                    same_draws: bool = True) -> dict[str, torch.Tensor]:
     """One batch of training written the straightforward way: the yardstick of `svae bench` and of the
-    equality test of the fast step (tests/test_fast_step.py).
+    equality test of the fast step (tests/test_speed.py).
 
     Autograd everywhere (E and G build graphs in the critic update too), fresh forwards for every update,
     the critic's weight gradients computed in the encoder+decoder update (and thrown away), and with

@@ -167,7 +167,7 @@ class Trainer(RunState):
         With train.reuse_forward the last critic update and the first encoder+decoder update share one draw of
         z and one forward E(x), G(z): the critic trains on detached copies, and the generator update backpropagates
         through the same graph after the critic has moved (the critic is re-run on it with its new weights).
-        Each update computes exactly the losses and gradients it did with two draws (tests/test_fast_step.py);
+        Each update computes exactly the losses and gradients it did with two draws (tests/test_speed.py);
         what changes is that both updates see the same z and noise, and E's and G's BatchNorm running averages
         move once for that forward instead of twice.
         """

@@ -11,7 +11,7 @@ from svae.model import Model
 from svae.trainer import Trainer
 
 from helpers import tiny_toy
-from test_fast_step import image_cfg, image_data
+from test_speed import image_cfg, image_data
 
 KEYS = {"imgs_per_s", "reference_imgs_per_s", "ratio", "gflops_per_s", "peak_mem_mb", "critic_s", "gen_s",
         "gflop_per_step", "eval_seconds_per_10k", "machine"}
