@@ -43,11 +43,17 @@ REMOVED = {"model.critic_input": "joint"}
 SEED_MAX = 2**32 - 1  # numpy's range; the trainer derives per-epoch and per-step seeds from it
 
 
+def resumable(default: Any) -> Any:
+    """A field a resumed run may change: how long, where and how fast it runs, what it logs and checks; never what
+    it computes (run.py refuses to resume with any other key changed)."""
+    return field(default=default, metadata={"resumable": True})
+
+
 @dataclass
 class DataConfig:
     name: str = "toy"
-    data_dir: str | None = None  # folder with the dataset files (real data only)
-    source: str = "auto"  # auto: npz if present, else the standard distribution files
+    data_dir: str | None = resumable(None)  # folder with the dataset files (real data only)
+    source: str = resumable("auto")  # auto: npz if present, else the standard distribution files
     seed: int = 0  # the toy mixture's own seed: every training seed sees the same points
     n_train: int = 2048  # toy only
     n_test: int = 1024  # toy only
@@ -99,8 +105,8 @@ class ObjectiveConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 100
-    steps: int = 0  # if > 0, overrides epochs: number of batches
+    epochs: int = resumable(100)
+    steps: int = resumable(0)  # if > 0, overrides epochs: number of batches
     batch_size: int = 128
     lr: float = 1e-3
     beta1: float = 0.5
@@ -108,28 +114,32 @@ class TrainConfig:
     critic_steps: int = 1  # critic updates per batch
     gen_steps: int = 1  # encoder+decoder updates per batch (each after the critic's)
     seed: int = 0
-    device: str = "cpu"
-    threads: int = 0  # torch CPU threads (0: leave torch's default)
-    log_every: int = 50
-    ckpt_every: int = 0  # steps between checkpoints (0: only at the end)
-    keep_ckpts: int = 3  # also keep the newest k checkpoints as checkpoints/step_XXXXXXXX.pt (0: last.pt only)
-    on_divergence: str = "stop"  # NaN/inf loss or parameter: stop, or rollback to the last checkpoint
-    rollback_lr_factor: float = 0.5  # rollback multiplies the learning rate of every optimiser by this
-    max_rollbacks: int = 3  # after this many rollbacks in a run, a divergence stops it
-    probe_every: int = -1  # steps between learning-curve probes (metrics.jsonl, curves.png); -1: once an epoch, 0: never
-    probe_samples: int = 2000  # samples behind a probe's IS
-    probe_test: int = 1000  # test images (points) behind a probe's MSE
-    eval_samples: int = 10000
-    eval_splits: int = 10
-    # speed (docs/speed.md): how a step is computed, never which losses it minimises
+    device: str = resumable("cpu")
+    threads: int = resumable(0)  # torch CPU threads (0: leave torch's default)
+    log_every: int = resumable(50)
+    ckpt_every: int = resumable(0)  # steps between checkpoints (0: only at the end)
+    # also keep the newest k checkpoints as checkpoints/step_XXXXXXXX.pt (0: last.pt only)
+    keep_ckpts: int = resumable(3)
+    on_divergence: str = resumable("stop")  # NaN/inf loss or parameter: stop, or rollback to the last checkpoint
+    rollback_lr_factor: float = resumable(0.5)  # rollback multiplies the learning rate of every optimiser by this
+    max_rollbacks: int = resumable(3)  # after this many rollbacks in a run, a divergence stops it
+    # steps between learning-curve probes (metrics.jsonl, curves.png); -1: once an epoch, 0: never
+    probe_every: int = resumable(-1)
+    probe_samples: int = resumable(2000)  # samples behind a probe's IS
+    probe_test: int = resumable(1000)  # test images (points) behind a probe's MSE
+    eval_samples: int = resumable(10000)
+    eval_splits: int = resumable(10)
+    # speed (docs/speed.md, svae/speed.py): how a step is computed, never which losses it minimises; resumable but for
+    # reuse_forward and precision, which change the noise draws and the rounding of a resumed run
     reuse_forward: bool = True  # the last critic update reuses the generator update's E(x), G(z) (one z per batch)
     precision: str = "fp32"  # autocast: fp32 (off), bf16, fp16 (with a gradient scaler)
-    channels_last: bool = False  # image tensors and conv weights in NHWC (faster for some nets and devices)
-    compile: bool = False  # torch.compile the networks (first steps slower while it compiles)
-    fast_convs: bool = True  # CPU: thin convs and convs on tiny maps by faster forms of the same function
-    inplace_acts: bool = True  # ReLU / leaky ReLU after a Linear, conv or BN overwrite that layer's output
-    batch_decoder: bool = False  # sVAE-r, ALICE: G(z) and G(E(x)) in one decoder call, BatchNorm per half
-    tensorboard: bool = False  # also log metrics rows and the final grids to RUN_DIR/tensorboard/ (svae.tracking)
+    channels_last: bool = resumable(False)  # image tensors and conv weights in NHWC (faster for some nets and devices)
+    compile: bool = resumable(False)  # torch.compile the networks (first steps slower while it compiles)
+    fast_convs: bool = resumable(True)  # CPU: thin convs and convs on tiny maps by faster forms of the same function
+    inplace_acts: bool = resumable(True)  # ReLU / leaky ReLU after a Linear, conv or BN overwrite that layer's output
+    batch_decoder: bool = resumable(False)  # sVAE-r, ALICE: G(z) and G(E(x)) in one decoder call, BatchNorm per half
+    # also log metrics rows and the final grids to RUN_DIR/tensorboard/ (svae.tracking)
+    tensorboard: bool = resumable(False)
 
 
 @dataclass
@@ -176,6 +186,14 @@ def _flatten(d: dict, prefix: str = ""):
             yield from _flatten(v, f"{prefix}{k}.")
         else:
             yield f"{prefix}{k}", v
+
+
+def resumable_keys() -> set[str]:
+    """The dotted keys declared with resumable(): what a resumed run may change."""
+    cfg = Config()
+    sections = [s.name for s in dataclasses.fields(cfg) if dataclasses.is_dataclass(getattr(cfg, s.name))]
+    return {f"{name}.{f.name}" for name in sections for f in dataclasses.fields(getattr(cfg, name))
+            if f.metadata.get("resumable")}
 
 
 def all_keys(cfg: Config | None = None) -> list[str]:

@@ -11,7 +11,7 @@ import torch
 
 from . import __version__, distributed, rundir
 from .checkpoint import find_checkpoint, load_checkpoint, run_checkpoint
-from .config import Config, ConfigError
+from .config import Config, ConfigError, resumable_keys
 from .data import Dataset, load_dataset, to_model, to_unit
 from .evaluate import Probe, evaluate
 from .model import Model
@@ -20,14 +20,6 @@ from .errors import Interrupted
 from .rundir import RunError
 from .trainer import Trainer
 from . import tracking, viz
-
-# keys a resumed run may change: how long and where it runs, not what it computes
-RESUMABLE_CHANGES = {"train.epochs", "train.steps", "train.device", "train.threads", "train.log_every",
-                     "train.ckpt_every", "train.eval_samples", "train.eval_splits", "data.data_dir", "data.source",
-                     "train.keep_ckpts", "train.on_divergence", "train.rollback_lr_factor", "train.max_rollbacks",
-                     "train.channels_last", "train.compile", "train.fast_convs", "train.inplace_acts",
-                     "train.batch_decoder", "train.tensorboard", "train.probe_every", "train.probe_samples",
-                     "train.probe_test"}
 
 
 def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
@@ -71,7 +63,8 @@ def _resume_from(cfg: Config, out: Path) -> dict:
         print(f"svae: warning: {ckpt_path} was written by svae {ckpt.get('version')}, this is {__version__}",
               file=sys.stderr)
     old, new = _flat(ckpt["config"]), _flat(cfg.to_dict())
-    changed = sorted(k for k in old if k in new and old[k] != new[k] and k not in RESUMABLE_CHANGES)
+    resumable = resumable_keys()  # declared with each field in config.py: how long, where and how fast, never what
+    changed = sorted(k for k in old if k in new and old[k] != new[k] and k not in resumable)
     if changed:
         raise RunError(f"{out}: --resume with a different configuration ({', '.join(changed)}); "
                        "use the run's own settings or a new --out")

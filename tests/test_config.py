@@ -2,7 +2,7 @@
 import pytest
 import yaml
 
-from svae.config import Config, ConfigError, set_value, validate
+from svae.config import Config, ConfigError, resumable_keys, set_value, validate
 from svae.presets import PRESETS, get_preset
 
 
@@ -108,3 +108,12 @@ def test_a_config_written_before_critic_input_was_removed_still_loads(tmp_path):
     d["model"]["critic_input"] = "pair"
     with pytest.raises(ConfigError, match="model.critic_input: removed"):
         Config.from_dict(d)
+
+
+def test_the_resumable_keys_are_where_and_how_long_and_how_fast_never_what():
+    keys = resumable_keys()
+    assert {"train.epochs", "train.steps", "train.device", "data.data_dir", "train.channels_last",
+            "train.batch_decoder", "train.probe_every", "train.on_divergence"} <= keys
+    assert not keys & {"train.lr", "train.seed", "train.batch_size", "train.reuse_forward", "train.precision",
+                       "objective.lam", "model.z_dim", "data.name", "data.seed"}
+    assert all(k.split(".")[0] in ("data", "train") for k in keys)
