@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from .atomic import write_text
 from .datasets import DATASETS as _DATASETS, SOURCES
 from .errors import SvaeError
 from .kinds import KINDS
@@ -165,8 +166,6 @@ class Config:
         return cfg
 
     def save(self, path: str | Path) -> None:
-        from .atomic import write_text
-
         write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False), "configuration")
 
     @classmethod

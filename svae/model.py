@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .checkpoint import checkpoint_config, load_checkpoint, load_networks, run_checkpoint
 from .config import Config, validate
 from .data import from_unit, to_unit
 from .models import build_networks
@@ -93,16 +94,12 @@ class Model(nn.Module):
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str = "cpu") -> "Model":
         """The model of a run directory, with the weights of checkpoints/last.pt, in eval mode."""
-        from .checkpoint import load_checkpoint, run_checkpoint
-
         path = run_checkpoint(run_dir)
         return cls.from_checkpoint(load_checkpoint(path, map_location=device), path, device)
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict, path: str | Path, device: str = "cpu") -> "Model":
         """The model of a loaded checkpoint (`path` names it in errors), in eval mode."""
-        from .checkpoint import checkpoint_config, load_networks
-
         model = cls(checkpoint_config(ckpt, path))
         load_networks(model.networks(), ckpt, path)
         return model.to(device).eval()

@@ -11,10 +11,11 @@ import torch
 
 from . import __version__, distributed, rundir
 from .checkpoint import find_checkpoint, load_checkpoint, run_checkpoint
-from .config import Config, ConfigError, resumable_keys
+from .config import Config, ConfigError, resumable_keys, set_value, validate
 from .data import Dataset, load_dataset, to_model, to_unit
 from .evaluate import Probe, evaluate
 from .model import Model
+from .presets import get_preset
 from .result import EvalResult
 from .errors import Interrupted
 from .rundir import RunError
@@ -208,9 +209,6 @@ def draw(model: Model, data: Dataset, run_dir: Path, seed: int = 0) -> list[Path
 
 def build(preset: str, **overrides: Any) -> Model:
     """The model of a preset, with dotted-key overrides: build('mnist-svae-r', **{'objective.lam': 0.1})."""
-    from .config import set_value, validate
-    from .presets import get_preset
-
     cfg = get_preset(preset)
     for k, v in overrides.items():
         set_value(cfg, k, v, parse=isinstance(v, str))

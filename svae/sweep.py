@@ -12,6 +12,8 @@ from .data import load_dataset, to_model, to_unit
 from .model import Model
 from .progress import bar
 from .result import EvalResult
+from .run import absolute_paths, train
+from .trainer import DivergenceError
 from . import viz
 
 
@@ -24,8 +26,6 @@ def _finished(run_dir: Path, cfg: Config) -> bool:
     """A run counts as done when it was evaluated under exactly this configuration."""
     if not (run_dir / "eval.json").is_file() or not (run_dir / "config.yaml").is_file():
         return False
-    from .run import absolute_paths
-
     try:  # a run of an older svae stored a relative data_dir: the same folder when the sweep runs from there
         return absolute_paths(Config.load(run_dir / "config.yaml")).to_dict() == cfg.to_dict()
     except ValueError:
@@ -37,9 +37,6 @@ def run_sweep(configs: dict[str, list[Config]], out: str | Path, progress: bool 
     """Train every configuration (preset -> one Config per lambda) into out/<preset>/lam_<value>/, skipping
     finished runs and resuming unfinished ones, then draw the sweep's pictures into out. A run that diverges
     is recorded and the sweep goes on. data: optional preset -> Dataset (tests use synthetic data)."""
-    from .run import train
-    from .trainer import DivergenceError
-
     out = Path(out)
     rows = []
     runs = bar(sum(map(len, configs.values())), "sweep", "run")

@@ -9,6 +9,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..datasets import DATASETS
+from .blocks import init_xavier
 
 
 def arch_module(arch: str) -> ModuleType:
@@ -30,8 +31,6 @@ class Networks:
 
 def build_networks(cfg: ModelConfig, critics: int = 1) -> Networks:
     """Fresh networks for cfg.arch with `critics` critics (0 for the VAE, 2 for the marginal estimator)."""
-    from .blocks import init_xavier
-
     mod = arch_module(cfg.arch)
     init = init_xavier if cfg.init == "xavier" else (lambda net: net)
     return Networks(
