@@ -78,6 +78,7 @@ def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int) -> dic
     from .metrics.classifier import MetricError
 
     info = DATASETS[data.name]
+    inception_missing = "the dataset table names no Inception-v3 scores for it"
     if info.inception:
         try:
             return _inception_scores(samples01, x01, splits)

@@ -123,7 +123,7 @@ def _where(folder: Path) -> str:
 
 def _how_to_get(name: str) -> str:
     """What every "no data" message tells people to do, in command-line words."""
-    fetch = "" if name == "celeba" else ", or add --download to fetch the official files into it"
+    fetch = ", or add --download to fetch the official files into it" if name in download.CHECKSUMS else ""
     return (f"put {NPZ_FILES[name]} or {RAW_FILES[name]} there, or name the folder that holds them with "
             f"--data-dir DIR{fetch}")
 
