@@ -129,6 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--presets", help="comma-separated presets of the study to run (default: all)")
     st.add_argument("--seeds", help="comma-separated seeds of the study to run (default: all)")
     st.add_argument("--lams", help="comma-separated lambdas of the study to run (default: all)")
+    st.add_argument("--device", help="train every run on this device (cpu, cuda, cuda:N); a run finished on another "
+                                     "device counts as finished")
     st.add_argument("--data-dir", help="folder with the dataset files")
 
     rp = sub.add_parser("report", help="markdown table of run directories (model, lambda, IS, MSE, ...)")
@@ -422,6 +424,8 @@ def _study_command(a: argparse.Namespace) -> int:
     if lams and set(lams) - {r.lam for r in study.runs(out)}:
         raise UsageError(f"--lams {a.lams!r}: the study's lambdas are "
                          f"{', '.join(f'{v:g}' for v in sorted({r.lam for r in study.runs(out)}))}")
+    if a.device:
+        _check_device(a.device)
     if a.action == "list":
         for run in study.runs(out):
             print(f"{'finished' if run.finished else 'to do   '}  {run.dir}")
@@ -429,7 +433,7 @@ def _study_command(a: argparse.Namespace) -> int:
     if a.action == "run":
         rows = studies.run_study(study, out, a.jobs, a.data_dir, only,
                                  log=lambda msg: print(msg, file=sys.stderr, flush=True), presets=presets,
-                                 seeds=seeds, lams=lams)
+                                 seeds=seeds, lams=lams, device=a.device)
         failed = [r for r in rows if r["status"].startswith("failed")]
         for r in failed:
             print(f"svae: {r['run_dir']}: {r['status']}", file=sys.stderr)

@@ -17,6 +17,10 @@ from .presets import get_preset
 from .result import EvalResult
 
 
+# train keys that say where a run computes, not what: a study run on a GPU finds its CPU runs finished, and back
+WHERE_KEYS = ("device", "threads")
+
+
 @dataclass(frozen=True)
 class Run:
     """One cell of a study: which preset, variant, lambda and seed, its resolved config and its folder."""
@@ -29,8 +33,8 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        """Evaluated under this configuration (a changed study definition trains again); where the data was read
-        from (data.data_dir, given at run time) does not count."""
+        """Evaluated under this configuration (a changed study definition trains again); where it ran (the data
+        folder, the device and CPU threads, given at run time) does not count."""
         if not (self.dir / "eval.json").is_file() or not (self.dir / "config.yaml").is_file():
             return False
         try:
@@ -38,6 +42,8 @@ class Run:
         except ValueError:
             return False
         done["data"]["data_dir"] = want["data"]["data_dir"] = None
+        for key in WHERE_KEYS:
+            done["train"][key] = want["train"][key] = None
         return done == want
 
 
@@ -109,7 +115,7 @@ class Study:
         return runs
 
 
-def train_command(run: Run, data_dir: str | None = None) -> list[str]:
+def train_command(run: Run, data_dir: str | None = None, device: str | None = None) -> list[str]:
     """The `svae train` command line of one run: the preset, then every key that differs from it."""
     base = get_preset(run.preset).to_dict()
     cmd = [sys.executable, "-m", "svae", "train", "--preset", run.preset, "--out", str(run.dir), "--resume", "auto"]
@@ -121,15 +127,18 @@ def train_command(run: Run, data_dir: str | None = None) -> list[str]:
                 cmd += ["--set", f"{section}.{key}={value}"]
     if data_dir or run.cfg.data.data_dir:
         cmd += ["--data-dir", str(Path(data_dir or run.cfg.data.data_dir).resolve())]
+    if device:
+        cmd += ["--device", device]
     return cmd
 
 
 def run_study(study: Study, out: str | Path, jobs: int = 1, data_dir: str | None = None,
               only: list[str] | None = None, log=print, presets: list[str] | None = None,
-              seeds: list[int] | None = None, lams: list[float] | None = None) -> list[dict[str, Any]]:
-    """Train every unfinished run (of the `only` variants, `presets`, `seeds` and `lams`, when given), `jobs` processes at a time
-    (each its own `svae train --resume auto`, so a stopped study continues where it was); returns one status row
-    per run. A failed run does not stop the others."""
+              seeds: list[int] | None = None, lams: list[float] | None = None,
+              device: str | None = None) -> list[dict[str, Any]]:
+    """Train every unfinished run (of the `only` variants, `presets`, `seeds` and `lams`, when given; on `device`
+    when given), `jobs` processes at a time (each its own `svae train --resume auto`, so a stopped study continues
+    where it was); returns one status row per run. A failed run does not stop the others."""
     out = Path(out)
     todo = [r for r in study.runs(out) if (only is None or r.variant in only)
             and (presets is None or r.preset in presets) and (seeds is None or r.seed in seeds)
@@ -145,7 +154,8 @@ def run_study(study: Study, out: str | Path, jobs: int = 1, data_dir: str | None
             log(f"study {study.name}: training {run.dir} ({len(pending)} waiting)")
             name = str(run.dir.relative_to(out)).replace("/", "__")
             with open(logs / f"{name}.log", "a") as f:
-                running[run.dir] = subprocess.Popen(train_command(run, data_dir), stdout=f, stderr=subprocess.STDOUT)
+                running[run.dir] = subprocess.Popen(train_command(run, data_dir, device), stdout=f,
+                                                    stderr=subprocess.STDOUT)
         time.sleep(1)
         for d, p in list(running.items()):
             if p.poll() is not None:
@@ -166,6 +176,44 @@ def _cell(values: list[float], digits: int) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
+def _is(ev: EvalResult) -> tuple[float | None, str]:
+    """A run's sample score: Inception (or MNIST classifier / toy posterior) IS, else the in-domain classifier's
+    (EvalResult.sample_score makes the choice)."""
+    score = ev.sample_score()
+    return score.mean, "in-domain" if score.kind == "indomain" else "is"
+
+
+def _fid(ev: EvalResult) -> tuple[float | None, str]:
+    """FID against the test split: Inception features, else the in-domain classifier's features."""
+    if ev.get("fid") is not None:
+        return ev["fid"], "inception"
+    return ev.get("fid_indomain"), "in-domain"
+
+
+def draw_panels(study: Study, out: str | Path, seed: int | None = None) -> list[Path]:
+    """The paper's figure layout per dataset and variant: every model and lambda's samples side by side
+    (panels-samples-DATASET[-VARIANT].png), and their reconstructions (panels-reconstructions-...); the seed's runs
+    (default: the study's first seed)."""
+    from . import viz
+
+    out, seed = Path(out), study.seeds[0] if seed is None else seed
+    drawn = []
+    for variant in study.variants:
+        mine = [r for r in study.runs(out) if r.variant == variant and r.seed == seed]
+        for dataset in dict.fromkeys(r.cfg.data.name for r in mine):
+            cell = [r for r in mine if r.cfg.data.name == dataset and (r.dir / "samples.png").is_file()]
+            if len(cell) < 2:
+                continue
+            suffix = dataset if len(study.variants) == 1 else f"{dataset}-{variant}"
+            labels = [f"{r.preset.split('-', 1)[1]} λ={r.lam:g}" for r in cell]
+            for kind in ("samples", "reconstructions"):
+                have = [r for r in cell if (r.dir / f"{kind}.png").is_file()]
+                drawn.append(viz.panels([r.dir / f"{kind}.png" for r in have],
+                                        [lab for r, lab in zip(cell, labels) if r in have],
+                                        out / f"panels-{kind}-{suffix}.png", f"{dataset}: {kind} (seed {seed})"))
+    return drawn
+
+
 def summarise(study: Study, out: str | Path) -> str:
     """A markdown table (one row per variant, preset and lambda; seeds as mean ± std) from the runs' eval.json and
     learning curves, and one curves picture per preset with the variants overlaid; written to out/summary.md."""
@@ -173,31 +221,45 @@ def summarise(study: Study, out: str | Path) -> str:
 
     out = Path(out)
     runs = study.runs(out)
-    lines = ["| variant | preset | λ | runs evaluated | IS | MSE | best probe IS (epoch) | last probe IS | coverage H | "
-             "ambiguity | epochs | minutes |", "|" + "---|" * 12]
     groups: dict[tuple, list[Run]] = {}
     for r in runs:
         groups.setdefault((r.variant, r.preset, r.lam), []).append(r)
+    evals = {r.dir: EvalResult.load(r.dir) for r in runs if (r.dir / "eval.json").is_file()}
+    with_fid = any(_fid(e)[0] is not None for e in evals.values())
+    lines = ["| variant | preset | λ | runs evaluated | IS | MSE | " + ("FID | " if with_fid else "") +
+             "best probe IS (epoch) | last probe IS | coverage H | ambiguity | steps | epochs | minutes |",
+             "|" + "---|" * (14 if with_fid else 13)]
     for (variant, preset, lam), cell in groups.items():
-        evals = [EvalResult.load(r.dir) for r in cell if (r.dir / "eval.json").is_file()]
+        done = [evals[r.dir] for r in cell if r.dir in evals]
         probes = [[row for row in viz.read_metrics(r.dir) if "probe_mse" in row] for r in cell]
         best = [max(p, key=lambda row: row.get("probe_is") or 0) for p in probes if p]
         last = [p[-1] for p in probes if p]
+        scores = [_is(e) for e in done]
+        is_cell = _cell([v for v, _ in scores if v is not None], 3)
+        if is_cell and any(kind == "in-domain" for v, kind in scores if v is not None):
+            is_cell += " (in-domain)"
+        fids = [_fid(e) for e in done]
+        fid_cell = _cell([v for v, _ in fids if v is not None], 2)
+        if fid_cell and any(kind == "in-domain" for v, kind in fids if v is not None):
+            fid_cell += " (in-domain)"
         lines.append("| " + " | ".join([
-            variant, preset, f"{lam:g}", f"{len(evals)}/{len(cell)}",
-            _cell([e.is_mean for e in evals if e.is_mean is not None], 3),
-            _cell([e.mse for e in evals], 4),
+            variant, preset, f"{lam:g}", f"{len(done)}/{len(cell)}", is_cell,
+            _cell([e["mse"] for e in done], 4), *([fid_cell] if with_fid else []),
             ", ".join(f"{b['probe_is']:.2f} ({b['epoch']:.1f})" for b in best if b.get("probe_is") is not None),
             _cell([row["probe_is"] for row in last if row.get("probe_is") is not None], 2),
-            _cell([e["is_marginal_entropy"] for e in evals if e.get("is_marginal_entropy") is not None], 3),
-            _cell([e["is_conditional_entropy"] for e in evals if e.get("is_conditional_entropy") is not None], 3),
+            _cell([e[k] for e in done for k in ("is_marginal_entropy", "is_marginal_entropy_indomain")
+                   if e.get(k) is not None], 3),
+            _cell([e[k] for e in done for k in ("is_conditional_entropy", "is_conditional_entropy_indomain")
+                   if e.get(k) is not None], 3),
+            _cell([float(e["steps"]) for e in done if "steps" in e], 0),
             _cell([row["epoch"] for row in last], 1),
-            _cell([e.seconds / 60 for e in evals if "seconds" in e], 1)]) + " |")
+            _cell([e["seconds"] / 60 for e in done if "seconds" in e], 1)]) + " |")
     for preset in study.presets:
         mine = [r for r in runs if r.preset == preset and (r.dir / "metrics.jsonl").is_file()]
         if mine:
             labels = [f"{r.variant} λ={r.lam:g} s{r.seed}" for r in mine]
             viz.curves([r.dir for r in mine], out / f"curves-{preset}.png", labels)
+    draw_panels(study, out)
     text = f"# {study.title or study.name}\n\n{study.why}\n\n" + "\n".join(lines) + "\n"
     (out / "summary.md").write_text(text)
     return text

@@ -94,13 +94,15 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 10) -> Path:
 
 def reconstruction_rows(x: torch.Tensor, x_rec: torch.Tensor, nrow: int = 10) -> torch.Tensor:
     """Interleave pairs of rows as the paper's figures: two rows of originals, then their two rows of
-    reconstructions, and so on. x and x_rec hold a multiple of 2 * nrow images."""
-    block = 2 * nrow
-    if len(x) % block:
-        raise ValueError(f"need a multiple of {block} images, got {len(x)}")
-    parts = []
+    reconstructions, and so on. A last block short of 2 * nrow images (a small test split) is padded with blank
+    images to whole rows, so that each reconstruction stays under its original."""
+    if len(x) != len(x_rec) or not len(x):
+        raise ValueError(f"need as many reconstructions as originals (at least one), got {len(x)} and {len(x_rec)}")
+    block, parts = 2 * nrow, []
     for i in range(0, len(x), block):
-        parts += [x[i:i + block], x_rec[i:i + block]]
+        a, b = x[i:i + block], x_rec[i:i + block]
+        blank = a.new_zeros((-len(a) % nrow, *a.shape[1:]))
+        parts += [a, blank, b, blank]
     return torch.cat(parts)
 
 
@@ -154,6 +156,27 @@ def curves(runs: list[str | Path], path: str | Path, labels: list[str] | None = 
         elif log:
             ax.set_yscale("log")
     if len(runs) > 1 or labels != [Path(r).name for r in runs]:
-        axes[0].legend(fontsize=7)
+        # in the first panel that drew a run (the probe panels stay empty where no classifier scores)
+        for ax in axes:
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7)
+                break
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def panels(pictures: list[str | Path], labels: list[str], path: str | Path, title: str = "") -> Path:
+    """Pictures side by side under their labels, as the paper's figures set models and lambdas beside each other."""
+    if not pictures or len(pictures) != len(labels):
+        raise ValueError(f"need one label per picture, got {len(pictures)} pictures and {len(labels)} labels")
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(pictures), figsize=(3.2 * len(pictures), 3.6), squeeze=False)
+    for ax, picture, label in zip(axes[0], pictures, labels):
+        img = Image.open(picture)
+        ax.imshow(np.asarray(img), cmap="gray" if img.mode == "L" else None, interpolation="nearest")
+        ax.set_title(label, fontsize=9)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)

@@ -55,6 +55,22 @@ def test_the_lams_filter_runs_only_those_lambdas(tmp_path, monkeypatch, capsys):
     assert "the study's lambdas are 0, 0.1, 1" in capsys.readouterr().err
 
 
+def test_where_a_run_computed_does_not_make_it_unfinished(tmp_path):
+    import copy
+
+    run = Study.load(write(tmp_path)).runs(tmp_path / "out")[0]
+    run.dir.mkdir(parents=True)
+    (run.dir / "eval.json").write_text("{}")
+    cfg = copy.deepcopy(run.cfg)
+    cfg.train.device, cfg.train.threads, cfg.data.data_dir = "cuda", 8, "/elsewhere"
+    cfg.save(run.dir / "config.yaml")
+    assert run.finished
+    cfg.train.lr *= 2
+    cfg.save(run.dir / "config.yaml")
+    assert not run.finished
+    assert train_command(run, device="cuda:1")[-2:] == ["--device", "cuda:1"]
+
+
 class _Done:
     returncode = 0
 
