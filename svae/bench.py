@@ -14,6 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .config import Config
 from .data import Dataset, load_dataset
+from .datasets import DATASETS
 from .evaluate import evaluate
 from .model import Model
 from .models import x_shape
@@ -27,7 +28,7 @@ def reference_step(m: Model, opt_critic: torch.optim.Optimizer | None, opt_gen: 
                    x: torch.Tensor, critic_steps: int = 1, gen_steps: int = 1, separate_passes: bool = True,
                    same_draws: bool = True) -> dict[str, torch.Tensor]:
     """One batch of training written the straightforward way: the yardstick of `svae bench` and of the
-    equality test of the fast step (tests/test_fast_step.py).
+    equality test of the fast step (tests/test_speed.py).
 
     Autograd everywhere (E and G build graphs in the critic update too), fresh forwards for every update,
     the critic's weight gradients computed in the encoder+decoder update (and thrown away), and with
@@ -35,7 +36,7 @@ def reference_step(m: Model, opt_critic: torch.optim.Optimizer | None, opt_gen: 
 
     Separate passes are the same mathematics only for a critic whose output for one pair does not depend on
     the rest of the batch. A BatchNorm critic normalises each pass by its own statistics, which is a
-    different estimator (METHOD.md section 2 defines the critic on ONE batch of real and fake pairs): the
+    different estimator (docs/method.md section 2 defines the critic on ONE batch of real and fake pairs): the
     benchmark still times it that way (the same FLOPs, and what such code does), and the equality test
     runs it with separate_passes=False, or on critics without batch statistics, where the two agree.
 
@@ -171,9 +172,9 @@ def bench(cfg: Config, steps: int = 10, warmup: int = 2, reference: bool = True,
         reference_step(ref_model, ref_opt_critic, ref_opt_gen, x, t.critic_steps, t.gen_steps)
 
     def timed(fn) -> float:
-        start = trainer._sync_clock()
+        start = trainer.speed.sync_clock()
         fn()
-        return trainer._sync_clock() - start
+        return trainer.speed.sync_clock() - start
 
     for _ in range(warmup):
         if reference:
@@ -182,7 +183,7 @@ def bench(cfg: Config, steps: int = 10, warmup: int = 2, reference: bool = True,
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     ours_s, ref_s = [], []
-    trainer.phase_seconds = {}
+    trainer.speed.phase_seconds = {}
     for i in range(steps):
         step = trainer.step
         if reference and i % 2 == 1:  # alternate who goes first: neither always runs on a warmer cache
@@ -190,7 +191,7 @@ def bench(cfg: Config, steps: int = 10, warmup: int = 2, reference: bool = True,
         ours_s.append(timed(ours))
         if reference and i % 2 == 0:
             ref_s.append(timed(lambda: ref(step)))
-    phases, trainer.phase_seconds = trainer.phase_seconds, None
+    phases, trainer.speed.phase_seconds = trainer.speed.phase_seconds, None
     peak = _peak_mb(device)
     flops = _flops(ours)
     ref_flops = _flops(lambda: ref(trainer.step)) if reference else None
@@ -200,7 +201,7 @@ def bench(cfg: Config, steps: int = 10, warmup: int = 2, reference: bool = True,
         "preset": cfg.preset, "device": str(device), "batch": b, "steps": steps,
         "precision": t.precision, "channels_last": t.channels_last, "compile": t.compile,
         "reuse_forward": t.reuse_forward, "fast_convs": t.fast_convs, "inplace_acts": t.inplace_acts,
-        "batch_decoder": trainer.batch_decoder,  # in effect: only the models that reconstruct batch it
+        "batch_decoder": trainer.speed.batch_decoder,  # in effect: only the models that reconstruct batch it
         "step_s": step_s, "critic_s": phases.get("critic", 0.0) / steps, "gen_s": phases.get("gen", 0.0) / steps,
         "imgs_per_s": b / step_s,
         "gflop_per_step": flops / 1e9, "gflops_per_s": flops / 1e9 / step_s,
@@ -228,7 +229,7 @@ def _eval_cost(model: Model, data: Dataset, cfg: Config, n: int, step_s: float) 
     scores = evaluate(model, data, n_samples=n, splits=min(10, n))
     seconds = time.perf_counter() - start
     per_10k = seconds * 10000 / n
-    n_train = {"toy": cfg.data.n_train, "mnist": 60000, "cifar10": 50000, "celeba": 162770}[cfg.data.name]
+    n_train = DATASETS[cfg.data.name].n_train or cfg.data.n_train  # the toy's size is a setting
     train_s = (cfg.train.steps or cfg.train.epochs * (n_train // cfg.train.batch_size)) * step_s
     return {"eval_n": n, "eval_seconds": seconds, "eval_seconds_per_10k": per_10k,
             "eval_share_of_run": per_10k / (per_10k + train_s),

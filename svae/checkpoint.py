@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .atomic import fsync_dir, write_atomic
+from .config import Config, ConfigError
 from .errors import SvaeError
 
 
@@ -101,10 +102,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
-def checkpoint_config(state: dict[str, Any], path: str | Path) -> "Config":  # noqa: F821
+def checkpoint_config(state: dict[str, Any], path: str | Path) -> Config:
     """The configuration a checkpoint was trained with, or a CheckpointError naming the file and the key."""
-    from .config import Config, ConfigError
-
     try:
         return Config.from_dict(state["config"])
     except ConfigError as e:

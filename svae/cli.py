@@ -9,6 +9,7 @@ from pathlib import Path
 
 # Only light modules here: torch and numpy load inside main(), where a Ctrl-C during their import is caught.
 from .config import SEED_MAX
+from .datasets import CLASSIFIER_DOMAINS
 from .errors import DivergenceError, Interrupted, SvaeError, UsageError, one_line
 
 EXIT_BAD_INPUT = 2
@@ -72,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("classifier", help="train the classifier behind the MNIST / in-domain CIFAR-10 scores")
     c.add_argument("action", choices=["train"])
-    c.add_argument("--domain", required=True, choices=["mnist", "cifar10"])
+    c.add_argument("--domain", required=True, choices=CLASSIFIER_DOMAINS)
     c.add_argument("--data-dir", help=f"folder with the dataset files; {DATA_DEFAULT}")
     c.add_argument("--epochs", type=int, help="passes over the training set (default: mnist 5, cifar10 15)")
     c.add_argument("--out", help="weights file or folder (default: $SVAE_CACHE/classifiers, "
@@ -83,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("score", help="score an array of images (FILE.npy, (N,C,H,W) in [0,1]); prints JSON")
     sc.add_argument("file", help="FILE.npy in the array contract (as `svae sample` writes)")
     sc.add_argument("--metric", default="is", choices=["is", "fid", "kid"])
-    sc.add_argument("--domain", required=True, choices=["mnist", "cifar10", "inception"],
+    sc.add_argument("--domain", required=True, choices=[*CLASSIFIER_DOMAINS, "inception"],
                     help="mnist / cifar10: svae's own classifiers (cifar10 is in-domain); inception: Inception-v3")
     sc.add_argument("--ref", help="reference FILE.npy for fid / kid")
     sc.add_argument("--data-dir", help=f"for fid / kid without --ref: the dataset's test split is the reference; "
@@ -449,7 +450,7 @@ def _study_command(a: argparse.Namespace) -> int:
 
 
 def _evaluation_command(a: argparse.Namespace) -> int:
-    """classifier / score / sweep / report: the evaluation protocol of METHOD.md section 6."""
+    """classifier / score / sweep / report: the evaluation protocol of docs/evaluation.md."""
     import torch
 
     if a.command == "classifier":

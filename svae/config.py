@@ -10,21 +10,22 @@ from typing import Any
 
 import yaml
 
+from .atomic import write_text
+from .datasets import DATASETS as _DATASETS, SOURCES
 from .errors import SvaeError
+from .kinds import KINDS
 
 
 class ConfigError(SvaeError, ValueError):
     """A configuration value is wrong; the message names the key and what is allowed."""
 
 
-ARCHES = ("toy", "mnist", "cifar10", "celeba")
-DATASETS = ("toy", "mnist", "cifar10", "celeba")
-OBJECTIVES = ("ali", "alice", "svae", "svae_r", "vae")
+DATASETS = ARCHES = tuple(_DATASETS)  # model.arch names the dataset whose tables' networks it builds
+OBJECTIVES = tuple(KINDS)
 PRIORS = ("normal", "uniform")
 REC_DISTANCES = ("l2", "l1")
 ESTIMATORS = ("joint", "marginal")
 ENCODER_HEADS = ("deterministic", "gaussian")
-CRITIC_INPUTS = ("joint", "pair")
 CRITIC_HEADS = ("linear", "mlp")
 CRITIC_STYLES = ("table", "dcgan", "lrelu")
 CRITIC_NORMS = ("batch", "none", "spectral")
@@ -34,17 +35,26 @@ DECODER_BNS = ("channels", "units")
 GEN_LOSSES = ("model", "probability")
 REDUCTIONS = ("mean", "sum")
 Z_ACTIVATIONS = ("auto", "none", "tanh")
-SOURCES = ("auto", "npz", "raw", "download")
 ON_DIVERGENCE = ("stop", "rollback")
 PRECISIONS = ("fp32", "bf16", "fp16")
+# Keys that earlier svae wrote and this one no longer has, with the one value they could take in a run that
+# trained: model.critic_input "pair" (an image and its partner stacked) was refused by every objective, so config.yaml
+# and checkpoints of today hold "joint", which is what every critic computes. Such a key is dropped when a file is read.
+REMOVED = {"model.critic_input": "joint"}
 SEED_MAX = 2**32 - 1  # numpy's range; the trainer derives per-epoch and per-step seeds from it
+
+
+def resumable(default: Any) -> Any:
+    """A field a resumed run may change: how long, where and how fast it runs, what it logs and checks; never what
+    it computes (run.py refuses to resume with any other key changed)."""
+    return field(default=default, metadata={"resumable": True})
 
 
 @dataclass
 class DataConfig:
     name: str = "toy"
-    data_dir: str | None = None  # folder with the dataset files (real data only)
-    source: str = "auto"  # auto: npz if present, else the standard distribution files
+    data_dir: str | None = resumable(None)  # folder with the dataset files (real data only)
+    source: str = resumable("auto")  # auto: npz if present, else the standard distribution files
     seed: int = 0  # the toy mixture's own seed: every training seed sees the same points
     n_train: int = 2048  # toy only
     n_test: int = 1024  # toy only
@@ -66,7 +76,6 @@ class ModelConfig:
     # image critics' convs: the tables' BN + ReLU, DCGAN's (no BN on the first, leaky ReLU), or lrelu (BN on every conv,
     # leaky ReLU: the authors' scripts)
     critic_style: str = "table"
-    critic_input: str = "joint"  # image critics: one image per pair, or (pair) an image and its partner stacked
     critic_norm: str = "batch"  # image critics' convs: the tables' BN, none, or spectral normalisation (every layer)
     # critic BatchNorm in training: one batch of encoder and decoder pairs (joint), or each joint's pairs normalised
     # by their own statistics (apart), as two separate critic calls do (the authors' TF scripts)
@@ -97,8 +106,8 @@ class ObjectiveConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 100
-    steps: int = 0  # if > 0, overrides epochs: number of batches
+    epochs: int = resumable(100)
+    steps: int = resumable(0)  # if > 0, overrides epochs: number of batches
     batch_size: int = 128
     lr: float = 1e-3
     beta1: float = 0.5
@@ -106,32 +115,36 @@ class TrainConfig:
     critic_steps: int = 1  # critic updates per batch
     gen_steps: int = 1  # encoder+decoder updates per batch (each after the critic's)
     seed: int = 0
-    device: str = "cpu"
-    threads: int = 0  # torch CPU threads (0: leave torch's default)
-    log_every: int = 50
-    ckpt_every: int = 0  # steps between checkpoints (0: only at the end)
-    keep_ckpts: int = 3  # also keep the newest k checkpoints as checkpoints/step_XXXXXXXX.pt (0: last.pt only)
-    on_divergence: str = "stop"  # NaN/inf loss or parameter: stop, or rollback to the last checkpoint
-    rollback_lr_factor: float = 0.5  # rollback multiplies the learning rate of every optimiser by this
-    max_rollbacks: int = 3  # after this many rollbacks in a run, a divergence stops it
-    probe_every: int = -1  # steps between learning-curve probes (metrics.jsonl, curves.png); -1: once an epoch, 0: never
-    probe_samples: int = 2000  # samples behind a probe's IS
-    probe_test: int = 1000  # test images (points) behind a probe's MSE
-    eval_samples: int = 10000
-    eval_splits: int = 10
+    device: str = resumable("cpu")
+    threads: int = resumable(0)  # torch CPU threads (0: leave torch's default)
+    log_every: int = resumable(50)
+    ckpt_every: int = resumable(0)  # steps between checkpoints (0: only at the end)
+    # also keep the newest k checkpoints as checkpoints/step_XXXXXXXX.pt (0: last.pt only)
+    keep_ckpts: int = resumable(3)
+    on_divergence: str = resumable("stop")  # NaN/inf loss or parameter: stop, or rollback to the last checkpoint
+    rollback_lr_factor: float = resumable(0.5)  # rollback multiplies the learning rate of every optimiser by this
+    max_rollbacks: int = resumable(3)  # after this many rollbacks in a run, a divergence stops it
+    # steps between learning-curve probes (metrics.jsonl, curves.png); -1: once an epoch, 0: never
+    probe_every: int = resumable(-1)
+    probe_samples: int = resumable(2000)  # samples behind a probe's IS
+    probe_test: int = resumable(1000)  # test images (points) behind a probe's MSE
+    eval_samples: int = resumable(10000)
+    eval_splits: int = resumable(10)
     # images behind the Inception-v3 scores (FID, KID, IS where the weights have the classifier) on CIFAR-10 and
     # CelebA, samples and test images alike: -1 auto (every eval sample on a GPU; none on a CPU, where Inception-v3
     # takes about a second an image: 10,000 would take hours), 0 never, N that many
-    eval_inception: int = -1
-    # speed (docs/speed.md): how a step is computed, never which losses it minimises
+    eval_inception: int = resumable(-1)
+    # speed (docs/speed.md, svae/speed.py): how a step is computed, never which losses it minimises; resumable but for
+    # reuse_forward and precision, which change the noise draws and the rounding of a resumed run
     reuse_forward: bool = True  # the last critic update reuses the generator update's E(x), G(z) (one z per batch)
     precision: str = "fp32"  # autocast: fp32 (off), bf16, fp16 (with a gradient scaler)
-    channels_last: bool = False  # image tensors and conv weights in NHWC (faster for some nets and devices)
-    compile: bool = False  # torch.compile the networks (first steps slower while it compiles)
-    fast_convs: bool = True  # CPU: thin convs and convs on tiny maps by faster forms of the same function
-    inplace_acts: bool = True  # ReLU / leaky ReLU after a Linear, conv or BN overwrite that layer's output
-    batch_decoder: bool = False  # sVAE-r, ALICE: G(z) and G(E(x)) in one decoder call, BatchNorm per half
-    tensorboard: bool = False  # also log metrics rows and the final grids to RUN_DIR/tensorboard/ (svae.tracking)
+    channels_last: bool = resumable(False)  # image tensors and conv weights in NHWC (faster for some nets and devices)
+    compile: bool = resumable(False)  # torch.compile the networks (first steps slower while it compiles)
+    fast_convs: bool = resumable(True)  # CPU: thin convs and convs on tiny maps by faster forms of the same function
+    inplace_acts: bool = resumable(True)  # ReLU / leaky ReLU after a Linear, conv or BN overwrite that layer's output
+    batch_decoder: bool = resumable(False)  # sVAE-r, ALICE: G(z) and G(E(x)) in one decoder call, BatchNorm per half
+    # also log metrics rows and the final grids to RUN_DIR/tensorboard/ (svae.tracking)
+    tensorboard: bool = resumable(False)
 
 
 @dataclass
@@ -150,13 +163,13 @@ class Config:
     def from_dict(cls, d: dict[str, Any]) -> "Config":
         cfg = cls()
         for key, value in _flatten(d):
+            if key in REMOVED and value == REMOVED[key]:
+                continue
             set_value(cfg, key, value, parse=False)
         validate(cfg)
         return cfg
 
     def save(self, path: str | Path) -> None:
-        from .atomic import write_text
-
         write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False), "configuration")
 
     @classmethod
@@ -176,6 +189,14 @@ def _flatten(d: dict, prefix: str = ""):
             yield from _flatten(v, f"{prefix}{k}.")
         else:
             yield f"{prefix}{k}", v
+
+
+def resumable_keys() -> set[str]:
+    """The dotted keys declared with resumable(): what a resumed run may change."""
+    cfg = Config()
+    sections = [s.name for s in dataclasses.fields(cfg) if dataclasses.is_dataclass(getattr(cfg, s.name))]
+    return {f"{name}.{f.name}" for name in sections for f in dataclasses.fields(getattr(cfg, name))
+            if f.metadata.get("resumable")}
 
 
 def all_keys(cfg: Config | None = None) -> list[str]:
@@ -225,6 +246,9 @@ def _coerce(key: str, value: Any, typ: Any, parse: bool) -> Any:
 
 def set_value(cfg: Config, key: str, value: Any, parse: bool = True) -> None:
     """Set a dotted key ('train.lr') from a command-line string (parse) or a YAML value."""
+    if key in REMOVED:
+        raise ConfigError(f"{key}: removed (no objective ever fed that critic an image's partner); every critic "
+                          f"takes {REMOVED[key]!r}, drop the key")
     parts = key.split(".")
     obj: Any = cfg
     for p in parts[:-1]:
@@ -260,7 +284,6 @@ def validate(cfg: Config) -> Config:
     _choice("model.prior", m.prior, PRIORS)
     _choice("model.encoder_head", m.encoder_head, ENCODER_HEADS)
     _choice("model.z_activation", m.z_activation, Z_ACTIVATIONS)
-    _choice("model.critic_input", m.critic_input, CRITIC_INPUTS)
     _choice("model.critic_head", m.critic_head, CRITIC_HEADS)
     _choice("model.critic_style", m.critic_style, CRITIC_STYLES)
     _choice("model.critic_norm", m.critic_norm, CRITIC_NORMS)
@@ -298,11 +321,6 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"train.probe_every: -1 (once an epoch), 0 (never) or a number of steps, got {t.probe_every}")
     for key, val in (("train.probe_samples", t.probe_samples), ("train.probe_test", t.probe_test)):
         _positive(key, val)
-    if m.critic_input != "joint":
-        # the "pair" critics (docs/architectures.md) take an image and its partner stacked, for an adversarial
-        # reconstruction critic; no objective here feeds them pairs of images, so a run would fail at step 1
-        raise ConfigError(f"model.critic_input: {m.critic_input!r} is not supported by any objective (its critic "
-                          "needs each image's partner, which no model supplies); use 'joint'")
     for key, seed in (("train.seed", t.seed), ("data.seed", d.seed)):
         if not 0 <= seed <= SEED_MAX:
             raise ConfigError(f"{key}: must lie in [0, {SEED_MAX}], got {seed}")

@@ -1,4 +1,4 @@
-"""Evaluation of a trained model: inception score and reconstruction error, as in METHOD.md section 6."""
+"""Evaluation of a trained model: inception score and reconstruction error, as in docs/method.md section 6."""
 from __future__ import annotations
 
 import time
@@ -8,6 +8,7 @@ import torch
 
 from .data import Dataset, to_model, to_unit
 from .data import toy as toy_data
+from .datasets import DATASETS
 from .metrics import classifier as clf
 from .metrics.scores import class_spread, inception_score, reconstruction_errors
 from .model import Model
@@ -25,7 +26,7 @@ def evaluate(model: Model, data: Dataset, n_samples: int = 10000, splits: int = 
         samples = model.sample(n_samples)
         x = to_model(data.x_test.to(model.device), model.out_range)
         x_rec = model.reconstruct(x)
-    if data.name == "toy":
+    if not DATASETS[data.name].image:
         out = _toy_scores(samples, x, x_rec, splits, seed)
     else:
         x01, rec01 = to_unit(x, model.out_range).cpu(), to_unit(x_rec, model.out_range).cpu()
@@ -85,14 +86,15 @@ def inception_images(setting: int, n_samples: int, device_type: str) -> int:
 def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int, n_inception: int = 0,
                        setting: int = -1) -> dict[str, Any]:
     """Sample and reconstruction scores from the networks at hand (docs/evaluation.md), never downloaded:
-    MNIST: svae's MNIST classifier. CIFAR-10 / CelebA: Inception-v3 FID, KID (and IS if the weights have the
-    classifier layer) on n_inception images when a weights file is found; CIFAR-10 also the in-domain classifier,
-    every key suffixed _indomain so the two never mix."""
+    MNIST: svae's MNIST classifier. CIFAR-10 / CelebA (the dataset table's `inception`): Inception-v3 FID, KID (and
+    IS if the weights have the classifier layer) on n_inception images when a weights file is found; a dataset
+    with an in-domain classifier (CIFAR-10) gets its scores too, every key suffixed _indomain so the two never mix."""
     from .metrics.classifier import MetricError
 
+    info = DATASETS[data.name]
     out: dict[str, Any] = {"is_mean": None, "is_std": None}
     inception_missing = None
-    if data.name in ("cifar10", "celeba"):
+    if info.inception:
         if n_inception:
             try:
                 out.update(_inception_scores(samples01[:n_inception], x01[:n_inception], splits))
@@ -103,12 +105,12 @@ def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int, n_ince
                 "on a CPU by default (train.eval_inception -1: about a second an image)")
             inception_missing = (f"Inception-v3 not run: {why}; `svae eval RUN_DIR --inception N` scores N images "
                                  f"(10,000 as published; fewer raise FID)")
-    if data.name == "celeba":  # no in-domain classifier: Inception-v3 or MSE alone
+    if info.classifier is None:  # no classifier of its own: Inception-v3 or MSE alone
         if inception_missing:
             out["is_note"] = f"no Inception-v3 scores: {inception_missing}"
         return out
     try:
-        loaded = clf.load(data.name)
+        loaded = clf.load(info.classifier)
     except MetricError as e:
         out["is_note"] = f"{e}, then `svae eval RUN_DIR`"
         if inception_missing:
@@ -121,9 +123,9 @@ def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int, n_ince
     is_mean, is_std = inception_score(probs, splits)
     rec_acc = None if data.y_test is None else float(
         (clf.predict(loaded.net, rec01).argmax(1) == data.y_test.cpu()).double().mean())
-    fields = classifier_fields(loaded.info, data.name)
+    fields = classifier_fields(loaded.info, info.classifier)
     spread = {f"is_{k}": v for k, v in class_spread(probs).items()}  # is_marginal_entropy, ...
-    if data.name == "mnist":
+    if not info.inception:  # the classifier is the dataset's own scorer (MNIST), not a stand-in for Inception
         out.update({"is_mean": is_mean, "is_std": is_std, "is_classifier": fields.pop("scorer"), **fields, **spread,
                     "rec_accuracy": rec_acc,
                     "rec_accuracy_note": "accuracy of the MNIST classifier on G(E(x)) for the test set, "
@@ -182,9 +184,10 @@ class Probe:
         self.data, self.n_samples, self.seed = data, n_samples, seed
         self.x_test = data.x_test[:n_test]
         self.scorer = None
-        if data.name in clf.DOMAINS:
+        domain = DATASETS[data.name].classifier
+        if domain:
             try:
-                self.scorer = clf.load(data.name).net
+                self.scorer = clf.load(domain).net
             except clf.MetricError:  # no classifier for this domain: the probe keeps the MSE
                 pass
 
@@ -200,7 +203,7 @@ class Probe:
                 x_rec = model.reconstruct(x)
         finally:
             model.train(was_training)
-        if self.data.name == "toy":
+        if not DATASETS[self.data.name].image:
             probs = toy_data.posterior(samples.cpu())
             mse = float(((x - x_rec).pow(2).sum(dim=1)).mean())  # squared distance per point, as eval.json
         else:

@@ -6,18 +6,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .checkpoint import checkpoint_config, load_checkpoint, load_networks, run_checkpoint
 from .config import Config, validate
 from .data import from_unit, to_unit
 from .models import build_networks
 from .models.blocks import sample_prior
 from .objectives import Objective
 from .progress import bar
-
-
-def objective_from(cfg: Config) -> Objective:
-    o = cfg.objective
-    return Objective(kind=o.kind, lam=o.lam, rec=o.rec, estimator=o.estimator, vae_sigma=o.vae_sigma,
-                     rec_reduction=o.rec_reduction, z_weight=o.z_weight, gen_loss=o.gen_loss)
 
 
 class Model(nn.Module):
@@ -27,7 +22,7 @@ class Model(nn.Module):
         super().__init__()
         validate(cfg)
         self.cfg = cfg
-        self.objective = objective_from(cfg)
+        self.objective = Objective.of(cfg.objective)
         nets = build_networks(cfg.model, critics=self.objective.critics)
         self.encoder = nets.encoder
         self.decoder = nets.decoder
@@ -45,6 +40,12 @@ class Model(nn.Module):
     def networks(self) -> dict[str, nn.Module]:
         """The trained networks by name (the keys of checkpoints and optimisers)."""
         return {k: m for k, m in self.named_children() if m is not None}
+
+    def critics_require_grad(self, flag: bool) -> None:
+        """Switch the critics' weight gradients (off while the encoder+decoder update treats them as fixed)."""
+        for c in (self.critic, self.critic_p):
+            if c is not None:
+                c.requires_grad_(flag)
 
     def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return sample_prior(n, self.cfg.model.z_dim, self.cfg.model.prior, self.device, generator)
@@ -93,10 +94,12 @@ class Model(nn.Module):
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str = "cpu") -> "Model":
         """The model of a run directory, with the weights of checkpoints/last.pt, in eval mode."""
-        from .checkpoint import checkpoint_config, load_checkpoint, load_networks, run_checkpoint
-
         path = run_checkpoint(run_dir)
-        ckpt = load_checkpoint(path, map_location=device)
+        return cls.from_checkpoint(load_checkpoint(path, map_location=device), path, device)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict, path: str | Path, device: str = "cpu") -> "Model":
+        """The model of a loaded checkpoint (`path` names it in errors), in eval mode."""
         model = cls(checkpoint_config(ckpt, path))
         load_networks(model.networks(), ckpt, path)
         return model.to(device).eval()

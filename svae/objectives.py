@@ -1,18 +1,21 @@
 """The five objectives (ALI, ALICE, sVAE, sVAE-r, VAE) as small pure functions over logits and tensors.
 
-Conventions (METHOD.md sections 2-3): the critic f(x, z) returns a logit; encoder pairs (x, E(x)) are
+Conventions (docs/method.md sections 2-3): the critic f(x, z) returns a logit; encoder pairs (x, E(x)) are
 labelled 1 and decoder pairs (G(z), z) labelled 0, so at the critic's optimum
 f = log q(x,z) - log p(x,z).  Every loss here is a scalar to be minimised.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields, make_dataclass
 
 import torch
 import torch.nn.functional as F
 
-ADVERSARIAL = ("ali", "alice", "svae", "svae_r")
-WITH_RECONSTRUCTION = ("alice", "svae_r")
+from .config import ObjectiveConfig
+from .kinds import KINDS
+
+ADVERSARIAL = tuple(k for k, row in KINDS.items() if row.adversarial)
+WITH_RECONSTRUCTION = tuple(k for k, row in KINDS.items() if row.reconstructs)
 
 
 def critic_loss(logit_q: torch.Tensor, logit_p: torch.Tensor) -> torch.Tensor:
@@ -83,30 +86,35 @@ def vae_loss(x: torch.Tensor, x_rec: torch.Tensor, mu: torch.Tensor, logvar: tor
     return nll + kl, nll, kl
 
 
-@dataclass(frozen=True)
-class Objective:
-    """One of the five models: which adversarial term, and how much reconstruction."""
+def reparameterise(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """z = mu + sigma * eps, eps ~ N(0, I): a draw from the Gaussian encoder through which gradients flow."""
+    return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
 
-    kind: str = "svae_r"
-    lam: float = 1.0
-    rec: str = "l2"
-    estimator: str = "joint"
-    vae_sigma: float = 0.1
-    rec_reduction: str = "mean"
-    z_weight: float = 1.0  # rec_z beside rec_x: the ratio of the two likelihoods' precisions
-    gen_loss: str = "model"  # or "probability": probability_generator_loss for every adversarial model
+
+# Objective is ObjectiveConfig frozen: the fields are declared once, in config.py, with their defaults
+_Fields = make_dataclass("_Fields", [(f.name, f.type, field(default=f.default)) for f in fields(ObjectiveConfig)],
+                         frozen=True)
+
+
+@dataclass(frozen=True)
+class Objective(_Fields):
+    """One of the five models (the kind table, kinds.py): which adversarial term, and how much reconstruction."""
+
+    @classmethod
+    def of(cls, cfg: ObjectiveConfig) -> "Objective":
+        return cls(**asdict(cfg))
 
     def rec_distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return distance(a, b, self.rec, self.rec_reduction)
 
     @property
     def adversarial(self) -> bool:
-        return self.kind in ADVERSARIAL
+        return KINDS[self.kind].adversarial
 
     @property
     def uses_reconstruction(self) -> bool:
         """Whether the cycles G(E(x)) and E(G(z)) are needed for the loss (not just for logging)."""
-        return self.kind in WITH_RECONSTRUCTION and self.lam > 0
+        return KINDS[self.kind].reconstructs and self.lam > 0
 
     @property
     def critics(self) -> int:
@@ -114,13 +122,40 @@ class Objective:
             return 0
         return 2 if self.estimator == "marginal" else 1
 
+    # ---- the critic(s): one on the joint, or two against q(x)p(z) ----------------------------------------
+    def critic_inputs(self, x: torch.Tensor, z_hat: torch.Tensor, x_tilde: torch.Tensor, z: torch.Tensor
+                      ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """What each critic network sees in its one forward pass: encoder pairs (x, E(x)) and decoder pairs
+        (G(z), z) as one batch; for the two-critic estimator, critic (x, E(x)) against (x, z) and critic_p
+        (G(z), z) against (x, z), where x and z are independent draws: q(x)p(z)."""
+        if self.estimator == "marginal":
+            return {"critic": (torch.cat([x, x]), torch.cat([z_hat, z])),
+                    "critic_p": (torch.cat([x_tilde, x]), torch.cat([z, z]))}
+        return {"critic": (torch.cat([x, x_tilde]), torch.cat([z_hat, z]))}
+
+    def split_logits(self, logits: dict[str, torch.Tensor], b: int
+                     ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """(logit_q, logit_p, the two-critic estimator's logits on q(x)p(z) or None) from critic_inputs' outputs."""
+        if self.estimator == "marginal":
+            g_q, g_p = logits["critic"], logits["critic_p"]
+            return g_q[:b], g_p[:b], (g_q[b:], g_p[b:])
+        return logits["critic"][:b], logits["critic"][b:], None
+
+    def critic_loss(self, logit_q: torch.Tensor, logit_p: torch.Tensor,
+                    marginal: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """The critic's loss: the logistic loss, or for two critics each joint against q(x)p(z)."""
+        if marginal is None:
+            return critic_loss(logit_q, logit_p)
+        return marginal_critic_loss(logit_q, marginal[0]) + marginal_critic_loss(logit_p, marginal[1])
+
+    # ---- the encoder+decoder ----------------------------------------------------------------------------
     def adversarial_loss(self, logit_q: torch.Tensor, logit_p: torch.Tensor) -> torch.Tensor:
         """Encoder+decoder loss from the critic(s): ALI's non-saturating form or sVAE's plug-in KL."""
         if self.estimator == "marginal":
             return marginal_generator_loss(logit_q, logit_p)
         if self.gen_loss == "probability":
             return probability_generator_loss(logit_q, logit_p)
-        if self.kind in ("ali", "alice"):
+        if KINDS[self.kind].gen_loss == "ali":
             return ali_generator_loss(logit_q, logit_p)
         return svae_generator_loss(logit_q, logit_p)
 
@@ -133,3 +168,9 @@ class Objective:
                 raise ValueError(f"{self.kind} with lam={self.lam} needs rec_x and rec_z")
             loss = loss + self.lam * (rec_x + self.z_weight * rec_z)
         return loss
+
+    def vae_terms(self, x: torch.Tensor, x_rec: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
+                  ) -> dict[str, torch.Tensor]:
+        """The VAE's loss -L_x (vae_loss) with its two parts, as the trainer logs them."""
+        loss, nll, kl = vae_loss(x, x_rec, mu, logvar, self.vae_sigma, self.rec)
+        return {"loss_gen": loss, "nll": nll, "kl": kl}

@@ -4,27 +4,14 @@ from __future__ import annotations
 import copy
 
 from .config import Config, ConfigError, DataConfig, ModelConfig, ObjectiveConfig, TrainConfig, validate
-
-MODELS = {
-    "ali": "ALI/BiGAN: adversarial joint matching (JS), no reconstruction term",
-    "alice": "ALICE: ALI + lambda * explicit cycle consistency (rec_x + rec_z)",
-    "svae": "sVAE: plug-in symmetric KL on the critic's raw logit",
-    "svae-r": "sVAE-r: sVAE + lambda * the likelihood terms (rec_x + rec_z)",
-    "vae": "VAE: Gaussian encoder, closed-form KL, no critic (reference point)",
-}
-
-DATASETS = {
-    "toy": "2-D mixture of 5 Gaussians, MLPs 2x256 (ALICE toy protocol)",
-    "mnist": "MNIST, paper Table 1 networks",
-    "cifar10": "CIFAR-10, paper Table 3 networks",
-    "celeba": "CelebA 64x64, paper Table 2 networks",
-}
+from .datasets import DATASETS
+from .kinds import KINDS
 
 
 def _base(dataset: str) -> Config:
-    """Per-dataset settings shared by every model (METHOD.md sections 4, 5 and 7)."""
+    """Per-dataset settings shared by every model (docs/method.md sections 4, 5 and 7)."""
     if dataset == "toy":
-        # METHOD.md section 7: 2,048/1,024 points, 2x256 ReLU MLPs, 2 noise dims on both inputs,
+        # docs/method.md section 7: 2,048/1,024 points, 2x256 ReLU MLPs, 2 noise dims on both inputs,
         # Adam 1e-3 beta1 0.5, batch 128, 100 epochs, 1 critic step then 5 encoder+decoder steps.
         # batch_decoder: G(z) and G(E(x)) in one call, 3% faster a step here (docs/speed.md).
         return Config(DataConfig("toy"), ModelConfig("toy", z_dim=2, enc_noise=2, dec_noise=2),
@@ -61,13 +48,15 @@ def _base(dataset: str) -> Config:
     raise ConfigError(f"unknown dataset {dataset!r}")
 
 
-def _make(dataset: str, model: str) -> Config:
+def _make(dataset: str, kind: str) -> Config:
+    k = KINDS[kind]
+    model = k.spelling
     cfg = _base(dataset)
     cfg.preset = f"{dataset}-{model}"
-    cfg.description = f"{MODELS[model].split(':')[0]} on {DATASETS[dataset]}"
-    cfg.objective.kind = model.replace("-", "_")
-    cfg.objective.lam = 1.0 if model in ("alice", "svae-r") else 0.0
-    if model == "vae":
+    cfg.description = f"{k.description.split(':')[0]} on {DATASETS[dataset].title}"
+    cfg.objective.kind = k.name
+    cfg.objective.lam = 1.0 if k.reconstructs else 0.0
+    if not k.adversarial:
         # The VAE is the likelihood model: a Gaussian encoder head, no noise inputs, a normal prior.
         cfg.model.encoder_head, cfg.model.enc_noise, cfg.model.dec_noise = "gaussian", 0, 0
         cfg.model.prior, cfg.model.z_activation = "normal", "auto"
@@ -79,14 +68,14 @@ def _make(dataset: str, model: str) -> Config:
         # lambda = 1 is 784 times weaker on MNIST and the decoder collapses to one dark image within 500
         # steps (docs/mnist.md has the measurements). The toy keeps the mean over its 2 coordinates.
         cfg.objective.rec_reduction = "sum"
-    if dataset == "toy" and model in ("ali", "svae"):
-        # Measured (METHOD.md section 7, docs/toy.md): without a reconstruction term 5 generator steps
+    if dataset == "toy" and k.adversarial and not k.reconstructs:
+        # Measured (docs/method.md section 7, docs/toy.md): without a reconstruction term 5 generator steps
         # per critic step let the generator run away (collapse); 1:1 trains.
         cfg.train.gen_steps = 1
     return validate(cfg)
 
 
-PRESETS: dict[str, Config] = {f"{d}-{m}": _make(d, m) for d in DATASETS for m in MODELS}
+PRESETS: dict[str, Config] = {f"{d}-{KINDS[k].spelling}": _make(d, k) for d in DATASETS for k in KINDS}
 
 
 def preset_names() -> list[str]:

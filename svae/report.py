@@ -1,14 +1,15 @@
 """`svae report`: a markdown table of evaluated run directories (model, lambda, IS, MSE, baseline, cost)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from .atomic import write_text
+from .kinds import KINDS
+from .result import EvalResult
 from .run import RunError
 
-MODEL_NAMES = {"ali": "ALI", "alice": "ALICE", "svae": "sVAE", "svae_r": "sVAE-r", "vae": "VAE"}
+MODEL_NAMES = {name: k.title for name, k in KINDS.items()}
 
 
 def find_runs(paths: list[str | Path]) -> list[Path]:
@@ -37,7 +38,7 @@ def _num(v: Any) -> str:
     return "n/a" if v is None else f"{v:.4g}"
 
 
-def _shares(ev: dict[str, Any]) -> str:
+def _shares(ev: EvalResult) -> str:
     """The smallest and largest share of samples per predicted class, and the two parts of log IS (nats)."""
     fr = ev.get("is_class_fractions") or ev.get("is_class_fractions_indomain")
     if not fr:
@@ -49,42 +50,40 @@ def _shares(ev: dict[str, Any]) -> str:
 
 def row(run_dir: Path) -> tuple[dict[str, str], list[str]]:
     """One table row and the footnotes it needs (which classifier gave the IS, the MSE scale)."""
-    try:
-        ev = json.loads((run_dir / "eval.json").read_text())
-    except (OSError, ValueError) as e:
-        raise RunError(f"{run_dir / 'eval.json'}: unreadable ({e})") from None
+    ev = EvalResult.load(run_dir / "eval.json")
     notes = []
-    if ev.get("is_mean") is not None:
-        is_cell = _pm(ev["is_mean"], ev.get("is_std"))
+    score = ev.sample_score()
+    if score.kind == "is":
+        is_cell = _pm(score.mean, score.std)
         if ev.get("real_test_is_mean") is not None:
             sha = f"sha256 {ev['classifier_sha256'][:8]}, " if ev.get("classifier_sha256") else ""  # which file
             notes.append(f"IS by {ev.get('is_classifier')} ({sha}test accuracy {ev['classifier_test_accuracy']:.4f}, "
                          f"real test set IS {ev['real_test_is_mean']:.3f} ± {ev['real_test_is_std']:.3f})")
-        elif ev.get("is_classifier"):
-            notes.append(f"IS by {ev['is_classifier']}")
-    elif ev.get("is_indomain_mean") is not None:
-        is_cell = _pm(ev["is_indomain_mean"], ev.get("is_indomain_std")) + " (in-domain)"
+        elif ev.is_classifier:
+            notes.append(f"IS by {ev.is_classifier}")
+    elif score.kind == "indomain":
+        is_cell = _pm(score.mean, score.std) + " (in-domain)"
         notes.append(f"in-domain IS by {ev.get('classifier_indomain')} (test accuracy "
                      f"{ev['classifier_indomain_test_accuracy']:.4f}, real test set "
                      f"{ev['real_test_is_indomain_mean']:.3f}): not an Inception score")
     else:
         is_cell = "n/a"
-        if ev.get("is_note"):
-            notes.append(f"no IS: {ev['is_note']}")
-    if "mse_per_coord" in ev:
+        if ev.is_note:
+            notes.append(f"no IS: {ev.is_note}")
+    if ev.is_toy:
         notes.append("toy MSE: squared distance per point (sum over the 2 coordinates)")
-    elif ev.get("mse_range"):
-        notes.append(f"MSE per pixel with pixels in {ev['mse_range']} (on [0, 1] divide by 4)")
+    elif ev.mse_range:
+        notes.append(f"MSE per pixel with pixels in {ev.mse_range} (on [0, 1] divide by 4)")
     if _shares(ev) != "n/a":
         notes.append("class shares: the smallest and largest share of samples per predicted class; H: entropy of the "
                      "class marginal, E H: mean entropy of one sample's prediction (nats; log IS = H - E H)")
-    m = ev.get("machine") or {}
+    m = ev.machine
     machine = m.get("gpu") or f"{m.get('cpu', '?')} CPU, {m.get('threads', '?')} thread(s)"
     cells = {
         "run": run_dir.as_posix(), "model": MODEL_NAMES.get(ev.get("model"), str(ev.get("model"))),
-        "λ": f"{ev.get('lam', 0):g}", "IS": is_cell, "MSE": _num(ev.get("mse")),
-        "random-pairing MSE": _num(ev.get("mse_random")),
-        "rec. accuracy": "n/a" if ev.get("rec_accuracy") is None else f"{ev['rec_accuracy']:.4f}",
+        "λ": f"{ev.get('lam', 0):g}", "IS": is_cell, "MSE": _num(ev.mse),
+        "random-pairing MSE": _num(ev.mse_random),
+        "rec. accuracy": "n/a" if ev.rec_accuracy is None else f"{ev.rec_accuracy:.4f}",
         "class shares": _shares(ev),
         "steps": str(ev.get("steps", "?")), "wall time (s)": f"{ev.get('seconds', 0):.0f}", "machine": machine,
     }

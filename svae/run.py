@@ -1,7 +1,6 @@
 """Run directories: train into one, resume it, evaluate it and draw its pictures. The CLI calls only these."""
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -11,25 +10,17 @@ from typing import Any
 import torch
 
 from . import __version__, distributed, rundir
-from .atomic import write_text
 from .checkpoint import find_checkpoint, load_checkpoint, run_checkpoint
-from .config import Config, ConfigError
+from .config import Config, ConfigError, resumable_keys, set_value, validate
 from .data import Dataset, load_dataset, to_model, to_unit
 from .evaluate import Probe, evaluate
 from .model import Model
+from .presets import get_preset
+from .result import EvalResult
 from .errors import Interrupted
 from .rundir import RunError
 from .trainer import Trainer
 from . import tracking, viz
-
-# keys a resumed run may change: how long and where it runs, not what it computes
-RESUMABLE_CHANGES = {"train.epochs", "train.steps", "train.device", "train.threads", "train.log_every",
-                     "train.ckpt_every", "train.eval_samples", "train.eval_splits", "train.eval_inception",
-                     "data.data_dir", "data.source",
-                     "train.keep_ckpts", "train.on_divergence", "train.rollback_lr_factor", "train.max_rollbacks",
-                     "train.channels_last", "train.compile", "train.fast_convs", "train.inplace_acts",
-                     "train.batch_decoder", "train.tensorboard", "train.probe_every", "train.probe_samples",
-                     "train.probe_test"}
 
 
 def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
@@ -73,7 +64,8 @@ def _resume_from(cfg: Config, out: Path) -> dict:
         print(f"svae: warning: {ckpt_path} was written by svae {ckpt.get('version')}, this is {__version__}",
               file=sys.stderr)
     old, new = _flat(ckpt["config"]), _flat(cfg.to_dict())
-    changed = sorted(k for k in old if k in new and old[k] != new[k] and k not in RESUMABLE_CHANGES)
+    resumable = resumable_keys()  # declared with each field in config.py: how long, where and how fast, never what
+    changed = sorted(k for k in old if k in new and old[k] != new[k] and k not in resumable)
     if changed:
         raise RunError(f"{out}: --resume with a different configuration ({', '.join(changed)}); "
                        "use the run's own settings or a new --out")
@@ -179,10 +171,11 @@ def evaluate_run(run_dir: str | Path, device: str = "cpu", data_dir: str | None 
     data_dir: where the dataset is now, if not where config.yaml says (a moved folder, an older relative path);
     inception: images behind the Inception-v3 scores, instead of the run's train.eval_inception."""
     run_dir = Path(run_dir)
-    model = Model.from_run(run_dir, device)
+    path = run_checkpoint(run_dir)
+    ckpt = load_checkpoint(path, map_location=device)  # opened once: the weights and the step it holds
+    model = Model.from_checkpoint(ckpt, path, device)
     if inception is not None:
         model.cfg.train.eval_inception = inception
-    ckpt = load_checkpoint(run_checkpoint(run_dir))
     info = {"steps": int(ckpt["step"]), "seconds": round(float(ckpt.get("elapsed", 0.0)), 3)}
     if data_dir:
         model.cfg.data.data_dir = data_dir
@@ -193,13 +186,13 @@ def evaluate_run(run_dir: str | Path, device: str = "cpu", data_dir: str | None 
 
 def _evaluate(run_dir: Path, model: Model, data: Dataset, trainer_info: dict) -> dict[str, Any]:
     cfg = model.cfg
-    result = {"preset": cfg.preset, "model": cfg.objective.kind, "lam": cfg.objective.lam, "seed": cfg.train.seed,
-              **evaluate(model, data, cfg.train.eval_samples, cfg.train.eval_splits,
-                         inception_n=cfg.train.eval_inception), **trainer_info,
-              "machine": machine()}
+    result = EvalResult.from_dict({
+        "preset": cfg.preset, "model": cfg.objective.kind, "lam": cfg.objective.lam, "seed": cfg.train.seed,
+        **evaluate(model, data, cfg.train.eval_samples, cfg.train.eval_splits, inception_n=cfg.train.eval_inception),
+        **trainer_info, "machine": machine()})
     draw(model, data, run_dir)
-    write_text(run_dir / "eval.json", json.dumps(result, indent=2) + "\n", "evaluation")
-    return result
+    result.save(run_dir / "eval.json")
+    return result.to_dict()
 
 
 @torch.no_grad()
@@ -208,9 +201,9 @@ def draw(model: Model, data: Dataset, run_dir: Path, seed: int = 0) -> list[Path
     model.eval()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        x = to_model(data.x_test[:1024 if data.name == "toy" else 40].to(model.device), model.out_range)
-        x_rec, samples = model.reconstruct(x), model.sample(2000 if data.name == "toy" else 100)
-        if data.name == "toy":
+        x = to_model(data.x_test[:40 if data.is_image else 1024].to(model.device), model.out_range)
+        x_rec, samples = model.reconstruct(x), model.sample(100 if data.is_image else 2000)
+        if not data.is_image:
             z = model.encode(x)
             title = f"{model.cfg.preset or model.cfg.objective.kind} (lambda={model.cfg.objective.lam:g})"
             return [viz.toy_figure(x, data.y_test[:len(x)], samples, x_rec, z, run_dir / "toy.png", title)]
@@ -221,9 +214,6 @@ def draw(model: Model, data: Dataset, run_dir: Path, seed: int = 0) -> list[Path
 
 def build(preset: str, **overrides: Any) -> Model:
     """The model of a preset, with dotted-key overrides: build('mnist-svae-r', **{'objective.lam': 0.1})."""
-    from .config import set_value, validate
-    from .presets import get_preset
-
     cfg = get_preset(preset)
     for k, v in overrides.items():
         set_value(cfg, k, v, parse=isinstance(v, str))

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from . import __version__
 from .atomic import write_text
 from .errors import SvaeError
 
@@ -73,8 +74,6 @@ def is_marked(folder: Path) -> bool:
 
 def mark(folder: Path) -> None:
     """Claim folder as an svae run directory (before svae writes anything else into it)."""
-    from . import __version__
-
     if not is_marked(folder):
         write_text(folder / MARKER, json.dumps({"svae": __version__, "created": time.time()}) + "\n", "marker")
 

@@ -2,7 +2,6 @@
 resumable, and summarised as a table and learning curves (docs/results.md and the recipe study are made this way)."""
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import yaml
 
 from .config import Config, ConfigError, set_value, validate
 from .presets import get_preset
+from .result import EvalResult
 
 
 # train keys that say where a run computes, not what: a study run on a GPU finds its CPU runs finished, and back
@@ -176,14 +176,14 @@ def _cell(values: list[float], digits: int) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def _is(ev: dict[str, Any]) -> tuple[float | None, str]:
-    """A run's sample score: Inception (or MNIST classifier / toy posterior) IS, else the in-domain classifier's."""
-    if ev.get("is_mean") is not None:
-        return ev["is_mean"], "is"
-    return ev.get("is_indomain_mean"), "in-domain"
+def _is(ev: EvalResult) -> tuple[float | None, str]:
+    """A run's sample score: Inception (or MNIST classifier / toy posterior) IS, else the in-domain classifier's
+    (EvalResult.sample_score makes the choice)."""
+    score = ev.sample_score()
+    return score.mean, "in-domain" if score.kind == "indomain" else "is"
 
 
-def _fid(ev: dict[str, Any]) -> tuple[float | None, str]:
+def _fid(ev: EvalResult) -> tuple[float | None, str]:
     """FID against the test split: Inception features, else the in-domain classifier's features."""
     if ev.get("fid") is not None:
         return ev["fid"], "inception"
@@ -223,7 +223,7 @@ def summarise(study: Study, out: str | Path) -> str:
     groups: dict[tuple, list[Run]] = {}
     for r in runs:
         groups.setdefault((r.variant, r.preset, r.lam), []).append(r)
-    evals = {r.dir: json.loads((r.dir / "eval.json").read_text()) for r in runs if (r.dir / "eval.json").is_file()}
+    evals = {r.dir: EvalResult.load(r.dir) for r in runs if (r.dir / "eval.json").is_file()}
     with_fid = any(_fid(e)[0] is not None for e in evals.values())
     lines = ["| variant | preset | λ | runs evaluated | IS | MSE | " + ("FID | " if with_fid else "") +
              "best probe IS (epoch) | last probe IS | coverage H | ambiguity | steps | epochs | minutes |",

@@ -1,7 +1,6 @@
 """Lambda sweeps: one run per (preset, lambda), resumable; grids side by side and the IS-versus-MSE front."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,9 @@ from .config import Config
 from .data import load_dataset, to_model, to_unit
 from .model import Model
 from .progress import bar
+from .result import EvalResult
+from .run import absolute_paths, train
+from .trainer import DivergenceError
 from . import viz
 
 
@@ -24,8 +26,6 @@ def _finished(run_dir: Path, cfg: Config) -> bool:
     """A run counts as done when it was evaluated under exactly this configuration."""
     if not (run_dir / "eval.json").is_file() or not (run_dir / "config.yaml").is_file():
         return False
-    from .run import absolute_paths
-
     try:  # a run of an older svae stored a relative data_dir: the same folder when the sweep runs from there
         return absolute_paths(Config.load(run_dir / "config.yaml")).to_dict() == cfg.to_dict()
     except ValueError:
@@ -37,9 +37,6 @@ def run_sweep(configs: dict[str, list[Config]], out: str | Path, progress: bool 
     """Train every configuration (preset -> one Config per lambda) into out/<preset>/lam_<value>/, skipping
     finished runs and resuming unfinished ones, then draw the sweep's pictures into out. A run that diverges
     is recorded and the sweep goes on. data: optional preset -> Dataset (tests use synthetic data)."""
-    from .run import train
-    from .trainer import DivergenceError
-
     out = Path(out)
     rows = []
     runs = bar(sum(map(len, configs.values())), "sweep", "run")
@@ -57,8 +54,8 @@ def run_sweep(configs: dict[str, list[Config]], out: str | Path, progress: bool 
                 except DivergenceError as e:
                     row.update({"status": "diverged", "error": str(e)})
             if (run_dir / "eval.json").is_file() and row["status"] != "diverged":
-                ev = json.loads((run_dir / "eval.json").read_text())
-                row.update({k: ev[k] for k in ("is_mean", "is_std", "is_indomain_mean", "mse", "steps")
+                ev = EvalResult.load(run_dir)
+                row.update({k: ev.get(k) for k in ("is_mean", "is_std", "is_indomain_mean", "mse", "steps")
                             if ev.get(k) is not None})
             rows.append(row)
             runs.update(1)
@@ -75,7 +72,7 @@ def _runs(out: Path, preset: str) -> list[tuple[float, Path]]:
     found = []
     for d in (out / preset).glob("lam_*"):
         if (d / "eval.json").is_file():
-            found.append((float(json.loads((d / "eval.json").read_text())["lam"]), d))
+            found.append((float(EvalResult.load(d).lam), d))
     return sorted(found)
 
 
@@ -88,7 +85,7 @@ def _outputs(run_dir: Path, data, seed: int = 0) -> tuple[Model, torch.Tensor, t
     """A run's model, its samples, a fixed set of test inputs and their reconstructions (fixed seed, so
     every lambda sees the same inputs and the same noise draws)."""
     model = Model.from_run(run_dir)
-    is_toy = data.name == "toy"
+    is_toy = not data.is_image
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         x = to_model(data.x_test[:512 if is_toy else 20], model.out_range)
@@ -109,14 +106,14 @@ def draw_sweep(out: str | Path, presets: list[str], data: dict[str, Any] | None 
         outs = [(lam, *_outputs(d, ds)) for lam, d in runs]
         for kind in ("samples", "reconstructions"):
             # panel height follows the grid's shape (8x8 samples are square, 4x10 reconstructions wide)
-            width = 2.6 if ds.name == "toy" or kind == "samples" else 3.4
-            height = width * (1.0 if ds.name == "toy" or kind == "samples" else 0.42) + 0.7
+            width = 2.6 if not ds.is_image or kind == "samples" else 3.4
+            height = width * (1.0 if not ds.is_image or kind == "samples" else 0.42) + 0.7
             fig, axes = plt.subplots(1, len(outs), figsize=(width * len(outs), height), squeeze=False)
             for ax, (lam, model, samples, x, x_rec) in zip(axes[0], outs):
                 _panel(ax, kind, ds, model, samples, x, x_rec)
                 ax.set_title(_lam_label(lam), fontsize=10)
             what = "samples G(z)" if kind == "samples" else (
-                "reconstructions: x to G(E(x))" if ds.name == "toy" else
+                "reconstructions: x to G(E(x))" if not ds.is_image else
                 "reconstructions (rows 1-2: x, rows 3-4: G(E(x)))")
             fig.suptitle(f"{preset}: {what}", fontsize=9)
             fig.tight_layout()
@@ -128,7 +125,7 @@ def draw_sweep(out: str | Path, presets: list[str], data: dict[str, Any] | None 
 def _panel(ax, kind: str, ds, model: Model, samples, x, x_rec) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
-    if ds.name == "toy":
+    if not ds.is_image:
         if kind == "samples":
             viz.toy_samples(ax, samples.numpy())
         else:
@@ -146,14 +143,6 @@ def _panel(ax, kind: str, ds, model: Model, samples, x, x_rec) -> None:
     ax.imshow(np.asarray(img), cmap="gray" if img.mode == "L" else None, interpolation="nearest")
 
 
-def _is_key(ev: dict[str, Any]) -> tuple[str | None, str]:
-    if ev.get("is_mean") is not None:
-        return "is_mean", "IS" if ev.get("is_classifier") != "inception-v3" else "Inception score"
-    if ev.get("is_indomain_mean") is not None:
-        return "is_indomain_mean", "IS (in-domain classifier, not Inception)"
-    return None, ""
-
-
 def draw_front(out: str | Path, presets: list[str]) -> Path | None:
     """IS (y) against reconstruction MSE (x, log scale), one point per lambda, one line per preset."""
     out = Path(out)
@@ -161,15 +150,17 @@ def draw_front(out: str | Path, presets: list[str]) -> Path | None:
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     ylabel, xlabel, skipped, drawn = "", "", [], 0
     for preset in presets:
-        evs = [json.loads((d / "eval.json").read_text()) for _, d in _runs(out, preset)]
-        key, label = _is_key(evs[0]) if evs else (None, "")
-        pts = [(ev["mse"], ev[key], ev["lam"]) for ev in evs if key and ev.get(key) is not None and ev.get("mse")]
+        evs = [EvalResult.load(d) for _, d in _runs(out, preset)]
+        kind, label = (evs[0].sample_score().kind, evs[0].sample_score().label) if evs else ("", "")
+        # the first run's kind of IS for the whole line: a line never mixes an IS and an in-domain IS
+        pts = [(ev.mse, v, ev.lam) for ev in evs for v in [ev.is_mean if kind == "is" else ev.is_indomain_mean]
+               if kind and v is not None and ev.mse]
         if not pts:
             skipped.append(preset)
             continue
         ylabel = label if not ylabel or ylabel == label else "IS (mixed scorers: see the report)"
-        xlabel = "MSE per point (sum over coordinates)" if "mse_per_coord" in evs[0] else \
-            f"MSE per pixel on {evs[0].get('mse_range', '[-1, 1]')}"
+        xlabel = "MSE per point (sum over coordinates)" if evs[0].is_toy else \
+            f"MSE per pixel on {evs[0].mse_range or '[-1, 1]'}"
         mse, score, lams = zip(*pts)
         ax.plot(mse, score, "o-", label=preset, ms=5)
         for m, s, lam in pts:

@@ -1,6 +1,7 @@
 """Pictures: the toy's scatter plots, sample grids, and reconstruction grids laid out as the paper's figures."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -121,8 +122,6 @@ CURVE_PANELS = (  # (title, metrics.jsonl keys drawn in it, log scale): probe ro
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
     """The rows of a run's metrics.jsonl (a torn last line of a running or killed run is skipped)."""
-    import json
-
     rows = []
     path = Path(run_dir) / "metrics.jsonl"
     for line in path.read_text().splitlines() if path.is_file() else []:

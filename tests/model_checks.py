@@ -42,7 +42,7 @@ class Arch:
     """One paper table's networks and what the generic checks need to know about them."""
 
     name: str                        # cfg.arch
-    module: ModuleType               # Encoder, Decoder, Critic, X_SHAPE
+    module: ModuleType               # Encoder, Decoder, Critic
     x_shape: tuple[int, int, int]
     out_range: tuple[float, float]   # the decoder's output range, where images() draws from
     noise: tuple[int, int]           # (enc_noise, dec_noise) of the stochasticity check

@@ -11,7 +11,7 @@ from svae.model import Model
 from svae.trainer import Trainer
 
 from helpers import tiny_toy
-from test_fast_step import image_cfg, image_data
+from test_speed import image_cfg, image_data
 
 KEYS = {"imgs_per_s", "reference_imgs_per_s", "ratio", "gflops_per_s", "peak_mem_mb", "critic_s", "gen_s",
         "gflop_per_step", "eval_seconds_per_10k", "machine"}
@@ -22,6 +22,7 @@ def bench_json(capsys, *argv):
     return json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.slow
 def test_bench_reports_every_figure_for_the_toy(capsys):
     r = bench_json(capsys, "--preset", "toy-svae-r", "--steps", "2", "--warmup", "1", "--eval-n", "100")
     assert KEYS <= set(r)
@@ -60,8 +61,8 @@ def test_reduced_precision_trains_on_cpu(precision):
     tr = Trainer(Model(cfg), load_dataset(cfg.data), cfg)
     hist = tr.fit(progress=False)
     assert all(math.isfinite(v) for row in hist for k, v in row.items() if k != "step")
-    assert bool(tr.scalers) == (precision == "fp16")  # fp16 scales the loss; bf16 has fp32's range
-    if tr.scalers:
+    assert bool(tr.speed.scalers) == (precision == "fp16")  # fp16 scales the loss; bf16 has fp32's range
+    if tr.speed.scalers:
         assert set(tr.state_dict()["scalers"]) == {"critic", "gen"}
 
 

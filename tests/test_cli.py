@@ -25,6 +25,7 @@ def test_presets_lists_every_preset_with_a_description(capsys):
     assert len(lines) == 20 and lines[0].split()[0] == "toy-ali" and "ALI" in lines[0]
 
 
+@pytest.mark.slow
 def test_train_writes_the_run_directory(run):
     assert {"config.yaml", "metrics.jsonl", "eval.json", "toy.png"} <= {p.name for p in run.iterdir()}
     assert (run / "checkpoints" / "last.pt").is_file()
@@ -128,6 +129,7 @@ def test_bad_reconstruct_input(run, tmp_path, capsys):
     assert "expected (N, 2)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_console_script_is_installed():
     res = subprocess.run([sys.executable, "-m", "svae", "presets"], capture_output=True, text=True)
     assert res.returncode == 0 and "toy-svae-r" in res.stdout

@@ -1,7 +1,8 @@
 """Configuration: dotted keys from the command line, types, validation messages, YAML round trip."""
 import pytest
+import yaml
 
-from svae.config import Config, ConfigError, set_value, validate
+from svae.config import Config, ConfigError, resumable_keys, set_value, validate
 from svae.presets import PRESETS, get_preset
 
 
@@ -95,3 +96,24 @@ def test_get_preset_returns_a_copy():
 def test_unknown_preset_lists_the_allowed_ones():
     with pytest.raises(ConfigError, match="unknown preset 'toy-gan'; allowed: toy-ali, toy-alice"):
         get_preset("toy-gan")
+
+
+def test_a_config_written_before_critic_input_was_removed_still_loads(tmp_path):
+    """config.yaml files and checkpoints written before the removal hold model.critic_input 'joint'."""
+    d = get_preset("mnist-ali").to_dict()
+    d["model"]["critic_input"] = "joint"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(d, sort_keys=False))
+    cfg = Config.load(tmp_path / "config.yaml")
+    assert cfg.to_dict() == get_preset("mnist-ali").to_dict() and "critic_input" not in cfg.to_dict()["model"]
+    d["model"]["critic_input"] = "pair"
+    with pytest.raises(ConfigError, match="model.critic_input: removed"):
+        Config.from_dict(d)
+
+
+def test_the_resumable_keys_are_where_and_how_long_and_how_fast_never_what():
+    keys = resumable_keys()
+    assert {"train.epochs", "train.steps", "train.device", "data.data_dir", "train.channels_last",
+            "train.batch_decoder", "train.probe_every", "train.on_divergence"} <= keys
+    assert not keys & {"train.lr", "train.seed", "train.batch_size", "train.reuse_forward", "train.precision",
+                       "objective.lam", "model.z_dim", "data.name", "data.seed"}
+    assert all(k.split(".")[0] in ("data", "train") for k in keys)

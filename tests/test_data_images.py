@@ -17,7 +17,8 @@ from helpers import shared_data_dir
 import torch
 from PIL import Image
 
-from svae.data import celeba_jpeg, download, images
+from svae.config import DataConfig
+from svae.data import celeba_jpeg, download, images, load_dataset
 from svae.data.images import DataError, ImageSplits, load_images
 
 RNG = np.random.default_rng(0)
@@ -726,3 +727,14 @@ def test_real_mnist_npz():
     assert torch.bincount(s.y_train).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert torch.bincount(s.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert abs(s.x_train.float().mean().item() / 255 - 0.1307) < 1e-3
+
+
+def test_data_limit_keeps_the_first_training_images_and_their_labels_and_the_whole_test_split(tmp_path):
+    """data.limit (quick runs on a slice of a real dataset): the first N training images, labels alike."""
+    arrays = mnist_arrays()
+    write_npz(tmp_path / "mnist.npz", arrays)
+    full = load_dataset(DataConfig("mnist", data_dir=str(tmp_path)))
+    part = load_dataset(DataConfig("mnist", data_dir=str(tmp_path), limit=7))
+    assert len(full.x_train) == 20 and len(part.x_train) == 7 and len(part.y_train) == 7
+    assert torch.equal(part.x_train, full.x_train[:7]) and torch.equal(part.y_train, full.y_train[:7])
+    assert torch.equal(part.x_test, full.x_test)

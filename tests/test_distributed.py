@@ -22,6 +22,7 @@ def torchrun(*args, timeout=120):
                            *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
+@pytest.mark.slow
 def test_two_ranks_stay_identical_and_match_one_process_on_the_combined_batch(tmp_path):
     steps, batch = 6, 8
     r = torchrun(str(HERE / "dist_worker.py"), str(tmp_path), str(steps), str(batch))
@@ -45,6 +46,7 @@ TRAIN = ["train", "--preset", "toy-svae-r", "--steps", "4", "--no-eval", "--set"
          "--set", "train.threads=1"]
 
 
+@pytest.mark.slow
 def test_svae_train_under_torchrun_writes_the_run_on_rank_zero_only(tmp_path):
     out = tmp_path / "run"
     r = torchrun("-m", "svae", *TRAIN, "--out", str(out))
@@ -57,6 +59,7 @@ def test_svae_train_under_torchrun_writes_the_run_on_rank_zero_only(tmp_path):
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="lists threads through /proc (Linux)")
+@pytest.mark.slow
 def test_gloo_threads_are_joined_before_the_process_exits(tmp_path):
     """The cause of the flaky abort above: gloo's threads outlived destroy_process_group (torch._dynamo, imported
     by DDP after the group existed, kept a reference to it) and raced the interpreter's exit. Deterministic."""

@@ -293,6 +293,7 @@ def test_bad_dataset_file_exits_2_with_one_line(tmp_path, monkeypatch, capsys, d
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_batch_larger_than_an_image_dataset_and_a_changed_dataset_on_resume(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SVAE_CACHE", str(tmp_path / "cache"))
     write_mnist(tmp_path / "data")

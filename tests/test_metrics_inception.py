@@ -20,6 +20,7 @@ def test_tf1_resize_rows_are_convex_and_same_size_is_identity():
     assert torch.equal(tf1_resize_matrix(7, 7), torch.eye(7, dtype=torch.float64))
 
 
+@pytest.mark.slow
 def test_a_saved_state_dict_loads_back_with_every_key_and_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(inception, "SIZE", 75)  # the smallest input Inception-v3 takes: a fast forward pass
     torch.manual_seed(0)

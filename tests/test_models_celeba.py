@@ -47,7 +47,3 @@ def test_noise_widens_the_input_layers():
     c = cfg_(enc_noise=1, dec_noise=20)
     assert spec(celeba.Encoder(c))[0] == ("conv", 4, 32, 4, 2, 1)  # 3 colour channels + 1 noise channel
     assert spec(celeba.Decoder(c))[0] == ("linear", Z + 20, 1024)
-
-
-def test_pair_critic_layers():
-    assert spec(celeba.Critic(cfg_(critic_input="pair")))[0] == ("conv", 6, 64, 5, 2, 2)

@@ -45,7 +45,3 @@ def test_noise_widens_the_input_layers():
     c = cfg_(enc_noise=1, dec_noise=16)
     assert spec(cifar.Encoder(c))[0] == ("conv", 4, 32, 5, 2, 2)  # 3 colour channels + 1 noise channel
     assert spec(cifar.Decoder(c))[0] == ("linear", Z + 16, 8192)
-
-
-def test_pair_critic_layers():
-    assert spec(cifar.Critic(cfg_(critic_input="pair")))[0] == ("conv", 6, 64, 5, 2, 2)

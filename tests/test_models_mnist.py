@@ -43,7 +43,3 @@ def test_noise_widens_the_input_layers():
     c = cfg_(enc_noise=2, dec_noise=8)
     assert spec(mnist.Encoder(c))[0] == ("conv", 3, 16, 5, 2, 2)  # 1 image channel + 2 noise channels
     assert spec(mnist.Decoder(c))[0] == ("linear", Z + 8, 1024)
-
-
-def test_pair_critic_layers():
-    assert spec(mnist.Critic(cfg_(critic_input="pair")))[0] == ("conv", 2, 32, 5, 2, 2)

@@ -22,6 +22,7 @@ def synthetic(cfg, n_train=8, n_test=20):
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.slow
 def test_preset_trains_evaluates_and_draws(name, tmp_path):
     cfg = get_preset(name)
     cfg.train.batch_size, cfg.train.steps, cfg.train.log_every = 4, 2, 1
@@ -60,6 +61,7 @@ def test_build_applies_overrides_and_validates():
         svae.build("toy-svae-r", **{"objective.lam": -1.0})
 
 
+@pytest.mark.slow
 def test_image_arrays_follow_the_contract(tmp_path):
     cfg = get_preset("cifar10-svae-r")
     cfg.train.batch_size, cfg.train.steps, cfg.train.eval_samples, cfg.train.eval_splits = 4, 1, 20, 2

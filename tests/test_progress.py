@@ -50,6 +50,7 @@ def test_long_loops_show_a_bar_on_a_terminal_only(desc, capsys, monkeypatch):
     assert shown(screen, desc, 30)
 
 
+@pytest.mark.slow
 def test_score_and_sweep_show_their_bars(tmp_path, monkeypatch):
     screen = terminal(monkeypatch)
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((20, 1, 28, 28), dtype=np.float32))

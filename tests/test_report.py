@@ -18,6 +18,7 @@ def runs(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_report_has_one_row_per_run_and_writes_the_file(runs, capsys):
     out = runs / "report.md"
     assert main(["report", str(runs / "sweep" / "lam_0"), str(runs / "sweep" / "lam_1"), "--out", str(out)]) == 0

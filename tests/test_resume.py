@@ -62,6 +62,7 @@ def test_rng_states_of_python_numpy_and_torch_are_restored(tmp_path):
 
 
 @pytest.mark.parametrize("preset", ["toy-svae-r", "toy-ali"])
+@pytest.mark.slow
 def test_stop_and_resume_gives_bitwise_identical_parameters_and_samples(tmp_path, preset):
     one, two = tmp_path / "one", tmp_path / "two"
     assert train(one, 10, preset=preset) == 0
@@ -76,6 +77,7 @@ def test_stop_and_resume_gives_bitwise_identical_parameters_and_samples(tmp_path
     assert np.array_equal(np.load(one / "s.npy"), np.load(two / "s.npy"))
 
 
+@pytest.mark.slow
 def test_keeps_the_last_k_checkpoints_as_hard_links(tmp_path):
     assert train(tmp_path / "r", 7, "--set", "train.ckpt_every=1", "--set", "train.keep_ckpts=3") == 0
     folder = tmp_path / "r" / "checkpoints"
@@ -89,6 +91,7 @@ def test_keeps_the_last_k_checkpoints_as_hard_links(tmp_path):
     assert [p.name for p in (tmp_path / "k0" / "checkpoints").iterdir()] == ["last.pt"]
 
 
+@pytest.mark.slow
 def test_resume_falls_back_to_the_newest_readable_copy(tmp_path, capsys):
     one, two = tmp_path / "one", tmp_path / "two"
     assert train(one, 8) == 0
@@ -109,6 +112,7 @@ def test_resume_falls_back_to_the_newest_readable_copy(tmp_path, capsys):
     assert "no readable checkpoint" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_resume_drops_metric_rows_logged_after_the_checkpoint(tmp_path):
     run = tmp_path / "r"
     assert train(run, 4) == 0

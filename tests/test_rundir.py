@@ -91,6 +91,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 def test_a_second_process_on_the_same_run_is_refused_naming_its_pid(tmp_path, capsys):
     run = tmp_path / "r"
     assert train(run, 2) == 0
@@ -143,6 +144,7 @@ def test_an_unfinished_run_without_a_checkpoint_is_replaced(tmp_path, capsys):
 # ---- data paths --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_relative_data_dir_is_stored_absolute_and_eval_takes_data_dir(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SVAE_CACHE", str(tmp_path / "cache"))
     write_mnist(tmp_path / "work" / "data", n_test=20)

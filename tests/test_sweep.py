@@ -18,6 +18,7 @@ def sweep(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_sweep_trains_one_run_per_preset_and_lambda_and_draws_three_pictures(sweep):
     for preset in ("toy-alice", "toy-svae-r"):
         for lam, name in ((0.0, "lam_0"), (0.01, "lam_0.01")):
@@ -28,6 +29,7 @@ def test_sweep_trains_one_run_per_preset_and_lambda_and_draws_three_pictures(swe
                      "reconstructions_toy-svae-r.png", "front.png"}
 
 
+@pytest.mark.slow
 def test_a_second_call_trains_nothing_and_a_longer_one_resumes(sweep, capsys):
     run = sweep / "toy-svae-r" / "lam_0.01"
     before = (run / "metrics.jsonl").read_text()
@@ -59,6 +61,7 @@ def test_bad_sweep_input_exits_2(tmp_path, capsys, argv, message):
     assert message in err and err.startswith("svae: error:") and not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_image_sweep_draws_grids_from_synthetic_data(tmp_path):
     from svae.presets import get_preset
     from svae.sweep import run_sweep

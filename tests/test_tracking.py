@@ -15,6 +15,7 @@ def rows_of(run):
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_every_metrics_row_and_the_evaluation_reach_the_sink(tmp_path, monkeypatch):
     got = []
 
@@ -41,6 +42,7 @@ def test_every_metrics_row_and_the_evaluation_reach_the_sink(tmp_path, monkeypat
     assert got == []  # off by default
 
 
+@pytest.mark.slow
 def test_tensorboard_event_files_hold_the_curves_evaluation_and_grids(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -123,6 +123,7 @@ def test_divergence_stops_with_the_step_named():
         tr.fit(progress=False)
 
 
+@pytest.mark.slow
 def test_training_reduces_the_reconstruction_error():
     cfg = tiny_toy("toy-svae-r", steps=150, log_every=10)
     cfg.data.n_train, cfg.model.hidden = 512, 64

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets import SHAPES
 from ..errors import SvaeError
 
 
 class DataError(SvaeError, ValueError):
     """A dataset file is missing or malformed; the one-line message names the file and what was expected."""
 
-
-SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32), "celeba": (3, 64, 64)}  # (C, H, W)
 
 
 def one_line(e: BaseException) -> str:

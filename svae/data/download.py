@@ -9,7 +9,8 @@ from typing import BinaryIO, Callable
 
 from ..files import file_digest
 from ..atomic import write_atomic
-from .images import NPZ_FILES, DataError
+from ..datasets import DATASETS
+from ._checks import DataError
 
 # The md5s the datasets' own pages (and torchvision) publish for the distribution files.
 CHECKSUMS = {
@@ -82,7 +83,7 @@ def _fetch_file(name: str, fname: str, md5: str, target: Path, mirrors: tuple[st
         raise DataError(f"{target}: download failed its checksum ({bad_checksum}); the partial file was deleted")
     wanted = ", ".join(CHECKSUMS[name])
     raise DataError(f"{target.parent}: could not download {fname} ({failure}); offline? put {wanted} (or "
-                    f"{NPZ_FILES[name]}) there by hand and run again with --data-dir {target.parent} "
+                    f"{DATASETS[name].npz}) there by hand and run again with --data-dir {target.parent} "
                     "and without --download")
 
 

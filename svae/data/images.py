@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import lzma
 import os
@@ -18,18 +19,19 @@ import torch
 
 from .. import files
 from ..atomic import write_atomic
-from . import celeba_jpeg, cifar_pickle, mnist_idx
-from ._checks import SHAPES, DataError, check_attributes, check_images, check_labels, holdout_size, one_line
+from ..datasets import DATASETS as _TABLE, IMAGE_DATASETS, SHAPES, SOURCES
+from . import download
+from ._checks import DataError, check_attributes, check_images, check_labels, holdout_size, one_line
 from .cifar_pickle import CIFAR10_CLASSES
 
 # The public names; SHAPES, DataError and CIFAR10_CLASSES live beside the readers and are re-exported here.
 __all__ = ["DATASETS", "SOURCES", "SHAPES", "NPZ_FILES", "RAW_FILES", "CIFAR10_CLASSES", "CACHE_VERSION",
            "DataError", "ImageSplits", "default_cache_dir", "load_images"]
 
-DATASETS = ("mnist", "cifar10", "celeba")
-SOURCES = ("auto", "npz", "raw", "download")
-NPZ_FILES = {"mnist": "mnist.npz", "cifar10": "cifar10.npz", "celeba": "celeba64.npz"}
-RAW_READERS = {"mnist": mnist_idx, "cifar10": cifar_pickle, "celeba": celeba_jpeg}  # source "raw", one module each
+DATASETS = IMAGE_DATASETS
+NPZ_FILES = {name: _TABLE[name].npz for name in IMAGE_DATASETS}
+# source "raw": the reader module the dataset table names, one per format
+RAW_READERS = {name: importlib.import_module(f".{_TABLE[name].reader}", __package__) for name in IMAGE_DATASETS}
 RAW_FILES = {name: reader.RAW_HINT for name, reader in RAW_READERS.items()}  # what error messages ask for
 CACHE_VERSION = 1  # bump when decoding changes, so old caches stop matching
 CACHE_ENV = "SVAE_DATA_CACHE"  # 0 turns the decoded-array cache off (it costs 55 MB for MNIST, 2.5 GB for CelebA)
@@ -81,7 +83,6 @@ def load_images(name: str, data_dir: str | Path | None, source: str = "auto", *,
         raise DataError(f"unknown data source {source!r}; expected one of {', '.join(SOURCES)}")
     folder = _data_folder(name, data_dir, create=source == "download")
     if source == "download":
-        from . import download  # imported only when asked for: the one module that touches the network
         download.fetch(name, folder, opener=opener)
         source = "raw"
     elif source == "auto":
@@ -122,7 +123,7 @@ def _where(folder: Path) -> str:
 
 def _how_to_get(name: str) -> str:
     """What every "no data" message tells people to do, in command-line words."""
-    fetch = "" if name == "celeba" else ", or add --download to fetch the official files into it"
+    fetch = ", or add --download to fetch the official files into it" if name in download.CHECKSUMS else ""
     return (f"put {NPZ_FILES[name]} or {RAW_FILES[name]} there, or name the folder that holds them with "
             f"--data-dir DIR{fetch}")
 

@@ -14,10 +14,11 @@ from torch import nn
 from ..files import cache_dir, file_digest
 from ..progress import bar
 from ..atomic import write_atomic, write_text
+from ..datasets import CLASSIFIER_DOMAINS
 from ..errors import SvaeError
 from .scores import inception_score
 
-DOMAINS = ("mnist", "cifar10")
+DOMAINS = CLASSIFIER_DOMAINS  # the datasets svae trains a classifier for (the dataset table)
 WEIGHTS = {"mnist": "mnist-cnn.pt", "cifar10": "cifar10-indomain.pt"}
 TRAIN_HINT = "svae classifier train --domain {domain} --data-dir DIR"
 SHIPPED_DIR = Path(__file__).parent / "weights"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..data._checks import check_array, read_npy
+from ..datasets import DATASETS, SHAPES
 from . import classifier as clf
 from .classifier import MetricError
 from .fid import fid, kid
@@ -15,7 +16,6 @@ from .scores import inception_score
 if TYPE_CHECKING:
     from .inception import Weights
 
-SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32), "celeba": (3, 64, 64)}
 INDOMAIN_NOTE = ("in-domain CIFAR-10 classifier trained by svae, not Inception-v3: compare only with other "
                  "in-domain numbers, never with published Inception scores")
 
@@ -60,7 +60,7 @@ def classifier_fields(info: dict[str, Any], domain: str) -> dict[str, Any]:
            "classifier_origin": info.get("origin"), "classifier_sha256": info.get("sha256"),
            "classifier_test_accuracy": info.get("test_accuracy"),
            "real_test_is_mean": info.get("real_test_is_mean"), "real_test_is_std": info.get("real_test_is_std")}
-    if domain == "cifar10":
+    if DATASETS[domain].inception:  # svae's classifier stands in for Inception-v3 there: say so
         out.update({"in_domain": True, "note": INDOMAIN_NOTE})
     return out
 

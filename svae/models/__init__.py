@@ -1,4 +1,4 @@
-"""Network registry: one module per paper table (toy, mnist, cifar10, celeba), each with Encoder, Decoder, Critic."""
+"""Network registry: one module per paper table, each with Encoder, Decoder, Critic; the dataset table names it."""
 from __future__ import annotations
 
 import importlib
@@ -8,14 +8,14 @@ from types import ModuleType
 from torch import nn
 
 from ..config import ModelConfig
-
-_MODULES = {"toy": "toy", "mnist": "mnist", "cifar10": "cifar", "celeba": "celeba"}
+from ..datasets import DATASETS
+from .blocks import init_xavier
 
 
 def arch_module(arch: str) -> ModuleType:
-    if arch not in _MODULES:
-        raise ValueError(f"unknown architecture {arch!r}; allowed: {', '.join(_MODULES)}")
-    return importlib.import_module(f"{__name__}.{_MODULES[arch]}")
+    if arch not in DATASETS:
+        raise ValueError(f"unknown architecture {arch!r}; allowed: {', '.join(DATASETS)}")
+    return importlib.import_module(f"{__name__}.{DATASETS[arch].networks}")
 
 
 @dataclass
@@ -28,14 +28,9 @@ class Networks:
     critic: nn.Module | None = None
     critic_p: nn.Module | None = None
 
-    def named(self) -> dict[str, nn.Module]:
-        return {k: v for k, v in vars(self).items() if v is not None}
-
 
 def build_networks(cfg: ModelConfig, critics: int = 1) -> Networks:
     """Fresh networks for cfg.arch with `critics` critics (0 for the VAE, 2 for the marginal estimator)."""
-    from .blocks import init_xavier
-
     mod = arch_module(cfg.arch)
     init = init_xavier if cfg.init == "xavier" else (lambda net: net)
     return Networks(
@@ -47,5 +42,7 @@ def build_networks(cfg: ModelConfig, critics: int = 1) -> Networks:
 
 
 def x_shape(arch: str) -> tuple[int, ...]:
-    """Shape of one data point (without the batch dimension) for an architecture."""
-    return tuple(arch_module(arch).X_SHAPE)
+    """Shape of one data point (without the batch dimension) for an architecture (the dataset table's)."""
+    if arch not in DATASETS:
+        raise ValueError(f"unknown architecture {arch!r}; allowed: {', '.join(DATASETS)}")
+    return DATASETS[arch].shape

@@ -165,9 +165,8 @@ def deconv(cin: int, cout: int) -> nn.ConvTranspose2d:
 
 
 def critic_channels(cfg: ModelConfig, channels: int) -> int:
-    """Input channels of a critic's image branch: one image per pair (cfg.critic_input == "joint"), or
-    ("pair") an image and its partner stacked on the channel dim, for an adversarial reconstruction critic."""
-    return (2 * channels if cfg.critic_input == "pair" else channels) + cfg.critic_x_noise
+    """Input channels of a critic's image branch: one image per pair, and cfg.critic_x_noise noise channels."""
+    return channels + cfg.critic_x_noise
 
 
 def critic_convs(cfg: ModelConfig, channels: list[int]) -> list[nn.Module]:

@@ -4,11 +4,10 @@ from __future__ import annotations
 from torch import nn
 
 from ..config import ModelConfig
+from ..datasets import DATASETS
 from .blocks import (Decoder as _Decoder, Encoder as _Encoder, JointCritic, conv_bn, critic_channels, critic_convs,
                      deconv, linear_to_map, lrelu)
 from .tuning import BatchNorm1d, BatchNorm2d, Flatten
-
-X_SHAPE = (3, 64, 64)
 
 
 class Encoder(_Encoder):
@@ -42,7 +41,7 @@ class Decoder(_Decoder):
     DCGAN, Table 3's output row nor the ALICE script puts BN on the output.
     """
 
-    out_range = (-1.0, 1.0)
+    out_range = DATASETS["celeba"].out_range  # the tanh below
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg, nn.Sequential(
@@ -61,8 +60,6 @@ class Critic(JointCritic):
     z branch MLP 2048 + ReLU (the table's "2046" read as 2048 = 2x2x512, a power-of-two width and the
     ALICE CelebA script's z branch); the two concatenated, then MLP 1, a raw logit.
     The first conv has BN because the table says so (DCGAN critics often skip it there).
-    cfg.critic_input == "pair": the image branch takes 6 channels, x and its partner stacked (B,6,64,64),
-    for an adversarial reconstruction critic, as in the MNIST module.
     """
 
     def __init__(self, cfg: ModelConfig):

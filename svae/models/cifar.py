@@ -4,11 +4,10 @@ from __future__ import annotations
 from torch import nn
 
 from ..config import ModelConfig
+from ..datasets import DATASETS
 from .blocks import (Decoder as _Decoder, Encoder as _Encoder, JointCritic, conv_bn, critic_channels, critic_convs,
                      deconv, linear_to_map, lrelu)
 from .tuning import BatchNorm2d, Flatten
-
-X_SHAPE = (3, 32, 32)
 
 
 class Encoder(_Encoder):
@@ -38,7 +37,7 @@ class Decoder(_Decoder):
     the table. Noise: cfg.dec_noise dims concatenated to z ("Input z", then "concat random noise").
     """
 
-    out_range = (-1.0, 1.0)
+    out_range = DATASETS["cifar10"].out_range  # the tanh below
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg, nn.Sequential(
@@ -55,8 +54,6 @@ class Critic(JointCritic):
     features; z branch MLP 512 + ReLU; the two concatenated ("concat two features from X and z"), then
     MLP 1, a raw logit. Global pooling gives the two branches the same width (512 and 512).
     The first conv has BN because the table says so (DCGAN critics often skip it there).
-    cfg.critic_input == "pair": the image branch takes 6 channels, x and its partner stacked (B,6,32,32),
-    for an adversarial reconstruction critic, as in the MNIST module.
     """
 
     def __init__(self, cfg: ModelConfig):

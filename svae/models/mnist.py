@@ -4,11 +4,10 @@ from __future__ import annotations
 from torch import nn
 
 from ..config import ModelConfig
+from ..datasets import DATASETS
 from .blocks import (Decoder as _Decoder, Encoder as _Encoder, JointCritic, conv_bn, critic_channels, critic_convs,
                      deconv, linear_to_map)
 from .tuning import BatchNorm1d, BatchNorm2d, Flatten
-
-X_SHAPE = (1, 28, 28)
 
 
 class Encoder(_Encoder):
@@ -39,7 +38,7 @@ class Decoder(_Decoder):
     would collapse to one). cfg.dec_noise > 0 concatenates that many noise dims to z (0 in the presets).
     """
 
-    out_range = (0.0, 1.0)
+    out_range = DATASETS["mnist"].out_range  # the sigmoid below
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg, nn.Sequential(
@@ -54,11 +53,8 @@ class Critic(JointCritic):
     """(x, z) -> logit (B,).  Image branch conv 32 -> 64 -> 128 (28 -> 14 -> 7 -> 4, 2048 features);
     z branch MLP 1024 + ReLU; the two concatenated, then MLP 1 (a raw logit: the losses apply the sigmoid).
 
-    "Input two 28x28 gray image" is read, by default (cfg.critic_input == "joint"), as the images of the two
-    joints, one per pair: the critic sees (x, E(x)) or (G(z), z). With cfg.critic_input == "pair" the
-    table is taken literally: the image branch takes 2 channels and forward(x, z) expects x of shape
-    (B, 2, 28, 28), an image and its partner stacked on the channel dim; this serves the adversarial
-    reconstruction critic, (x, x) against (x, G(E(x))). The first conv has BN because the table says so.
+    "Input two 28x28 gray image" is read as the images of the two joints, one per pair: the critic sees
+    (x, E(x)) or (G(z), z) (docs/architectures.md). The first conv has BN because the table says so.
     """
 
     def __init__(self, cfg: ModelConfig):

@@ -5,10 +5,10 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
+from ..datasets import DATASETS
 from .blocks import Decoder as _Decoder, Encoder as _Encoder, mlp
 
-X_DIM = 2
-X_SHAPE = (X_DIM,)
+X_DIM = DATASETS["toy"].shape[0]
 
 
 class Encoder(_Encoder):
@@ -17,7 +17,7 @@ class Encoder(_Encoder):
 
 
 class Decoder(_Decoder):
-    out_range = None  # data coordinates, unbounded
+    out_range = DATASETS["toy"].out_range  # None: data coordinates, unbounded
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg, mlp([cfg.z_dim + cfg.dec_noise] + [cfg.hidden] * cfg.layers + [X_DIM]))

@@ -52,7 +52,7 @@ def mnist_run(tmp_path_factory):
     (["--set", "objective.vae_sigma=inf"], "objective.vae_sigma: must be a finite number"),
     (["--seed", "99999999999999999999999"], "train.seed: must lie in [0, 4294967295]"),
     (["--seed", "-1"], "train.seed: must lie in [0, 4294967295]"),
-    (["--set", "model.critic_input=pair"], "model.critic_input: 'pair' is not supported"),
+    (["--set", "model.critic_input=pair"], "model.critic_input: removed"),
     (["--device", "mps"], "no MPS (Apple GPU) device"),
     (["--device", "tpu"], "train.device: 'tpu' is not one of cpu, cuda, cuda:N, mps"),
 ])
@@ -68,13 +68,13 @@ def test_bad_training_values_are_one_line_and_write_nothing(tmp_path, capsys, ex
     assert not out.exists()
 
 
-def test_the_pair_critic_is_refused_for_image_presets_before_step_1(tmp_path, monkeypatch, capsys):
+def test_the_removed_pair_critic_is_refused_for_image_presets_before_step_1(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SVAE_CACHE", str(tmp_path / "cache"))
     write_mnist(tmp_path / "data")
     out = tmp_path / "run"
     assert main(["train", *MNIST, "--set", "train.batch_size=4", "--set", "model.critic_input=pair",
                  "--data-dir", str(tmp_path / "data"), "--out", str(out), "--steps", "1"]) == 2
-    one_line_error(capsys, "model.critic_input", "use 'joint'")
+    one_line_error(capsys, "model.critic_input", "drop the key")
     assert not out.exists()
 
 
@@ -155,6 +155,7 @@ BAD = [("empty_file", "empty file (0 bytes)"), ("npz", "an .npz archive"), ("no_
 
 
 @pytest.mark.parametrize("kind,message", BAD)
+@pytest.mark.slow
 def test_reconstruct_checks_images_as_score_does(mnist_run, tmp_path, capsys, kind, message):
     bad, out = tmp_path / "x.npy", tmp_path / "r.npy"
     _write_bad(bad, kind, (4, 1, 28, 28))
@@ -186,6 +187,7 @@ def test_score_splits_must_be_positive(tmp_path, capsys):
 @pytest.mark.parametrize("damage,message", [("config_not_a_mapping", "config is a str, expected a mapping"),
                                             ("config_other_size", "the encoder weights do not fit"),
                                             ("config_invalid", "its configuration is not valid (train.lr")])
+@pytest.mark.slow
 def test_a_checkpoint_whose_config_disagrees_with_its_weights(tmp_path, capsys, damage, message):
     run = tmp_path / "r"
     assert train(run, 2, "--set", "train.keep_ckpts=0") == 0

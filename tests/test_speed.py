@@ -106,9 +106,10 @@ def test_fast_step_equals_reference_with_two_critic_steps_and_several_generator_
 
 
 @pytest.mark.parametrize("preset", ["mnist-svae-r", "cifar10-alice"])
+@pytest.mark.slow
 def test_fast_step_equals_reference_with_a_batchnorm_critic_on_one_batch(preset):
     """Paper networks (BN everywhere; CIFAR-10 with noise inputs): the reference's critic on one batch of real
-    and fake pairs, the definition of the mathematics (METHOD.md section 2). The decoder is called twice, as in
+    and fake pairs, the definition of the mathematics (docs/method.md section 2). The decoder is called twice, as in
     the reference, so that both sides sum in the same order (test_batched_decoder_changes_nothing_but_rounding)."""
     cfg = image_cfg(preset, batch_decoder=False)
     assert_same(cfg, image_data(cfg), separate_passes=False, rtol=1e-4, atol=1e-5)
@@ -120,7 +121,7 @@ def test_batched_decoder_changes_nothing_but_rounding(preset):
     against the reference's two calls; CIFAR-10's decoder draws noise for both halves in one call. One batch, no
     parameters: other summation orders (see the separate-passes test below)."""
     cfg = image_cfg(preset, batch_decoder=True)
-    assert Trainer(Model(cfg), image_data(cfg), cfg).batch_decoder
+    assert Trainer(Model(cfg), image_data(cfg), cfg).speed.batch_decoder
     assert_same(cfg, image_data(cfg), steps=1, separate_passes=False, rtol=1e-3, atol=1e-4, params=False)
 
 
@@ -140,14 +141,14 @@ def test_the_decoder_is_batched_only_where_two_calls_compute_the_same():
     for preset, batched in (("mnist-svae-r", True), ("mnist-alice", True), ("mnist-svae", False), ("mnist-ali", False),
                             ("mnist-vae", False)):
         cfg = image_cfg(preset)
-        assert Trainer(Model(cfg), data, cfg).batch_decoder is batched, preset
+        assert Trainer(Model(cfg), data, cfg).speed.batch_decoder is batched, preset
     cfg = image_cfg("mnist-svae-r", batch_decoder=False)
-    assert not Trainer(Model(cfg), data, cfg).batch_decoder
+    assert not Trainer(Model(cfg), data, cfg).speed.batch_decoder
     cfg = image_cfg("cifar10-svae-r")  # off in the CIFAR-10 presets: slower there (docs/speed.md)
-    assert not Trainer(Model(cfg), image_data(cfg), cfg).batch_decoder
+    assert not Trainer(Model(cfg), image_data(cfg), cfg).speed.batch_decoder
     model = Model(image_cfg("mnist-svae-r"))
     model.decoder.net[1] = torch.nn.BatchNorm1d(1024)  # a BatchNorm that cannot normalise the halves apart
-    assert not Trainer(model, data, model.cfg).batch_decoder
+    assert not Trainer(model, data, model.cfg).speed.batch_decoder
 
 
 def test_fast_step_equals_reference_with_separate_passes_when_the_critic_has_no_batch_statistics():

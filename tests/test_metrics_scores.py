@@ -49,7 +49,7 @@ def test_class_spread_splits_the_log_score_into_coverage_and_sharpness():
 def test_real_mixture_samples_score_close_to_five():
     x, _ = toy.sample_mixture(10000, torch.Generator().manual_seed(0))
     mean, _ = inception_score(toy.posterior(x), 10)
-    assert 4.95 < mean < 5.0  # METHOD.md: true samples score 4.977
+    assert 4.95 < mean < 5.0  # docs/method.md section 7: true samples score 4.977
 
 
 def test_posterior_is_certain_at_the_means_and_log_density_normalises():

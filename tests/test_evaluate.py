@@ -28,6 +28,7 @@ def _train(name, tmp_path, **train_keys):
     return train(cfg, tmp_path / name, data=data, progress=False)
 
 
+@pytest.mark.slow
 def test_mnist_eval_on_a_fresh_install_uses_the_shipped_classifier(cache):
     ev = _train("mnist-ali", cache)
     assert ev["is_mean"] >= 1.0 and ev["classifier_origin"] == "shipped with svae"
@@ -37,12 +38,14 @@ def test_mnist_eval_on_a_fresh_install_uses_the_shipped_classifier(cache):
     assert f"(sha256 {clf.SHIPPED['mnist'][:8]}, test accuracy" in row(cache / "mnist-ali")[1][0]  # svae report
 
 
+@pytest.mark.slow
 def test_eval_without_any_classifier_says_how_to_train_one(cache, monkeypatch):
     monkeypatch.setattr(clf, "SHIPPED", {})
     ev = _train("mnist-ali", cache)
     assert ev["is_mean"] is None and "svae classifier train --domain mnist" in ev["is_note"]
 
 
+@pytest.mark.slow
 def test_mnist_eval_with_the_classifier_reports_is_accuracy_and_real_test_is(cache):
     clf.save(clf.Classifier("mnist"), {"name": "tiny", "test_accuracy": 0.99, "real_test_is_mean": 9.8,
                                        "real_test_is_std": 0.05}, clf.weights_path("mnist"))
@@ -55,6 +58,7 @@ def test_mnist_eval_with_the_classifier_reports_is_accuracy_and_real_test_is(cac
     assert 0.0 <= ev["is_conditional_entropy"] <= ev["is_marginal_entropy"] + 1e-9 <= math.log(10) + 1e-9
 
 
+@pytest.mark.slow
 def test_cifar_eval_uses_labelled_in_domain_keys_when_no_inception_weights(cache):
     clf.save(clf.Classifier("cifar10"), {"name": "svae-cifar10-indomain", "test_accuracy": 0.8,
                                          "real_test_is_mean": 7.0, "real_test_is_std": 0.1},

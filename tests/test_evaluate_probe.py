@@ -1,5 +1,6 @@
 """Learning curves: the probe's rows in metrics.jsonl, its independence from training, curves.png, the critic_bn switch."""
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -29,6 +30,7 @@ def test_probe_rows_come_every_probe_every_steps_and_at_the_end(tmp_path):
     assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_probe_every_minus_one_means_once_an_epoch_and_zero_never(tmp_path):
     cfg = tiny_toy(steps=8, probe_every=-1)  # 64 points in batches of 16: 4 steps an epoch
     assert get_preset("mnist-svae-r").train.probe_every == -1  # the default; the toy probes every 10 epochs
@@ -86,7 +88,8 @@ def test_critic_bn_apart_equals_two_separate_critic_calls(preset):
     torch.manual_seed(0)
     model = Model(validate(cfg))
     tr = Trainer.__new__(Trainer)  # only the logits helper: no data needed
-    tr.model, tr.objective, tr.critic_bn_apart, tr._nets, tr._fixed = model, model.objective, True, {}, {}
+    tr.model, tr.objective, tr.critic_bn_apart = model, model.objective, True
+    tr.speed = SimpleNamespace(net=lambda name, fixed=False: getattr(model, name))  # the networks, unwrapped
     shape = (8, 2) if preset.startswith("toy") else (8, 1, 28, 28)
     x, xt = torch.rand(shape), torch.rand(shape)
     z, zh = torch.randn(8, cfg.model.z_dim), torch.randn(8, cfg.model.z_dim)
