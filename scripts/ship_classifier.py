@@ -1,5 +1,6 @@
-"""Copy a trained classifier into the package (svae/metrics/weights/) with fp16 weights, check that its test
-accuracy and real-data IS do not change, write its sidecar, and print its line for classifier.SHIPPED.
+"""Copy a trained classifier into the package (svae/metrics/weights/) with fp16 weights (float32 where halving moves
+a score), check that its test accuracy and real-data IS do not change, write its sidecar, and print its line for
+classifier.SHIPPED.
 
     svae classifier train --domain mnist --data-dir ../shared/data --threads 1   # ~/.cache/svae/classifiers/
     python scripts/ship_classifier.py --domain mnist --data-dir ../shared/data
@@ -44,20 +45,27 @@ def main() -> int:
     full = clf.load(a.domain, src)
     target = clf.SHIPPED_DIR / clf.WEIGHTS[a.domain]
     target.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(half_state(full.net), target)
-    half = clf.Classifier(a.domain)
-    half.load_state_dict(torch.load(target, weights_only=True))
     split = load_images(a.domain, a.data_dir)
     x01, y = split.x_test.float() / 255.0, split.y_test
-    before, after = scores(full.net, x01, y), scores(half.eval(), x01, y)
-    print(f"fp32 {src}: {before}\nfp16 {target}: {after}", file=sys.stderr)
-    if any(round(before[k], 3) != round(after[k], 3) for k in before):
+    before = scores(full.net, x01, y)
+    storage = STORAGE
+    for state in (half_state(full.net), full.net.state_dict()):
+        torch.save(state, target)
+        copy = clf.Classifier(a.domain)
+        copy.load_state_dict(torch.load(target, weights_only=True))
+        after = scores(copy.eval(), x01, y)
+        print(f"fp32 {src}: {before}\n{storage} {target}: {after}", file=sys.stderr)
+        if all(round(before[k], 3) == round(after[k], 3) for k in before):
+            break
+        # halving moved a score at the third decimal (a few test images changed class): ship the float32 file
+        storage = "float32, as trained (fp16 parameters moved a score at the third decimal)"
+    else:
         target.unlink()
-        print("the fp16 copy scores differently to 3 decimals; nothing shipped", file=sys.stderr)
+        print("the shipped copy scores differently to 3 decimals; nothing shipped", file=sys.stderr)
         return 1
     info = {k: v for k, v in full.info.items() if k not in ("file", "origin", "sha256", "data_dir", "weights")}
     info.update(after)
-    info.update({"storage": STORAGE, "trained_file_sha256": file_digest(src), "n_test": len(y),
+    info.update({"storage": storage, "trained_file_sha256": file_digest(src), "n_test": len(y),
                  "command": f"svae classifier train --domain {a.domain} --data-dir DIR --epochs {info.get('epochs')} "
                             f"--seed {info.get('seed')}"})
     target.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")

@@ -98,6 +98,16 @@ def test_a_fresh_install_scores_mnist_with_the_shipped_classifier(tmp_path, monk
     assert fields["classifier_test_accuracy"] == info["test_accuracy"]
 
 
+def test_a_fresh_install_scores_cifar10_in_domain_with_the_shipped_classifier(tmp_path, monkeypatch):
+    monkeypatch.setenv("SVAE_CACHE", str(tmp_path / "empty"))
+    info = clf.load("cifar10").info
+    assert info["origin"] == "shipped with svae" and info["sha256"] == clf.SHIPPED["cifar10"][:16]
+    # measured on the shipped file itself by scripts/ship_classifier.py (the JPEG-decoded test split of the data)
+    assert info["test_accuracy"] >= 0.85 and 6.5 <= info["real_test_is_mean"] <= 10 and info["in_domain"]
+    fields = score_mod.score_images(torch.rand(20, 3, 32, 32), "is", "cifar10", splits=2)
+    assert fields["classifier_origin"] == "shipped with svae" and 1.0 <= fields["is_mean"] <= 10.0
+
+
 def test_an_explicit_file_beats_the_user_cache_which_beats_the_shipped_one(tmp_path, monkeypatch):
     monkeypatch.setenv("SVAE_CACHE", str(tmp_path / "cache"))
     clf.save(Classifier("mnist"), {"name": "mine"}, clf.weights_path("mnist"))
@@ -207,7 +217,7 @@ def test_score_cli_prints_json_and_a_collapsed_set_scores_one(cache, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--metric", "is", "--domain", "cifar10"], "train it with `svae classifier train --domain cifar10"),
+    (["--metric", "is", "--domain", "cifar10", "--classifier", "/nope.pt"], "from --classifier"),
     (["--metric", "fid", "--domain", "mnist"], "need a reference: --ref FILE.npy, or --data-dir"),
     (["--metric", "is", "--domain", "inception"], "pt_inception-2015-12-05-6726825d.pth"),
     (["--metric", "fid", "--domain", "inception", "--ref", "X"], "pt_inception-2015-12-05-6726825d.pth"),
