@@ -461,7 +461,7 @@ def _evaluation_command(a: argparse.Namespace) -> int:
         print(json.dumps(classifier.train_and_save(a.domain, a.data_dir, a.epochs, a.out, a.seed), indent=2))
         return 0
     if a.command == "score":
-        from .metrics.score import score_file
+        from .metrics.score_arrays import score_file
 
         _check_device(a.device)
         print(json.dumps(score_file(a.file, a.metric, a.domain, ref=a.ref, data_dir=a.data_dir,

@@ -117,7 +117,7 @@ def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int, n_ince
             out["is_note"] += f"; no Inception-v3 scores either: {inception_missing}"
         return out
     from .metrics.fid import fid
-    from .metrics.score import classifier_fields
+    from .metrics.score_arrays import classifier_fields
 
     probs = clf.predict(loaded.net, samples01)
     is_mean, is_std = inception_score(probs, splits)
@@ -152,7 +152,7 @@ def _inception_scores(samples01, x01, splits: int) -> dict[str, Any]:
     MetricError when no weights file is found."""
     from .metrics.fid import fid, kid
     from .metrics.inception import inception_outputs, load_inception
-    from .metrics.score import inception_fields
+    from .metrics.score_arrays import inception_fields
 
     net, info = load_inception()
     feats, probs = inception_outputs(net, samples01)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from svae.metrics import inception
-from svae.metrics import score as score_mod
+from svae.metrics import score_arrays as score_mod
 from svae.metrics.classifier import MetricError
 from svae.metrics.inception import (FIDELITY_FILE, HELPER_FILE, WEIGHTS_FILE, InceptionV3, find_weights, load_inception,
                                     tf1_resize_matrix)

@@ -8,7 +8,7 @@ from torch import nn
 
 from svae.cli import main
 from svae.metrics import classifier as clf
-from svae.metrics import score as score_mod
+from svae.metrics import score_arrays as score_mod
 from svae.metrics.classifier import Classifier, MetricError, augment, random_shift
 
 
