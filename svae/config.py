@@ -128,6 +128,9 @@ class TrainConfig:
     probe_every: int = resumable(-1)
     probe_samples: int = resumable(2000)  # samples behind a probe's IS
     probe_test: int = resumable(1000)  # test images (points) behind a probe's MSE
+    # weight average of the encoder and decoder (svae/averaging.py): decay per step, 0 off; probed beside the live
+    # weights (metrics *_ema), and what the final evaluation scores; never changes training, so resumable
+    ema: float = resumable(0.0)
     eval_samples: int = resumable(10000)
     eval_splits: int = resumable(10)
     # images behind the Inception-v3 scores (FID, KID, IS where the weights have the classifier) on CIFAR-10 and
@@ -326,6 +329,9 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"{key}: must lie in [0, {SEED_MAX}], got {seed}")
     if not 0 <= m.critic_dropout < 1:
         raise ConfigError(f"model.critic_dropout: must lie in [0, 1), got {m.critic_dropout}")
+    if not 0 <= t.ema < 1:
+        raise ConfigError(f"train.ema: a decay in [0, 1) (0: off; 0.999 averages about the last 1,000 steps), "
+                          f"got {t.ema}")
     if not 0 < t.rollback_lr_factor < 1:
         raise ConfigError(f"train.rollback_lr_factor: must lie in (0, 1), got {t.rollback_lr_factor}")
     if t.epochs == 0 and t.steps == 0:

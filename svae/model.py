@@ -98,8 +98,13 @@ class Model(nn.Module):
         return cls.from_checkpoint(load_checkpoint(path, map_location=device), path, device)
 
     @classmethod
-    def from_checkpoint(cls, ckpt: dict, path: str | Path, device: str = "cpu") -> "Model":
-        """The model of a loaded checkpoint (`path` names it in errors), in eval mode."""
+    def from_checkpoint(cls, ckpt: dict, path: str | Path, device: str = "cpu", weights: str = "auto") -> "Model":
+        """The model of a loaded checkpoint (`path` names it in errors), in eval mode. weights: "auto" (the
+        encoder's and decoder's weight average where the run kept one, train.ema, else the live weights), "live"."""
         model = cls(checkpoint_config(ckpt, path))
         load_networks(model.networks(), ckpt, path)
+        if weights == "auto" and "ema" in ckpt:
+            load_networks({k: getattr(model, k) for k in ckpt["ema"]["nets"]}, ckpt["ema"], f"{path} (ema)")
+        elif weights not in ("auto", "live"):
+            raise ValueError(f"weights: auto or live, got {weights!r}")
         return model.to(device).eval()

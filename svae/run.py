@@ -141,7 +141,10 @@ def _train(cfg: Config, out: Path, resume: bool, force: bool, run_eval: bool, pr
     if world.distributed:
         result.update(rank=world.rank, world_size=world.size)
     if run_eval and world.main:
-        result = _evaluate(out, model, data, trainer_info=result)
+        if trainer.average is not None:  # the average is the run's result; the live weights are scored beside it
+            result = _evaluate(out, trainer.average.model, data, trainer_info=result, live=model)
+        else:
+            result = _evaluate(out, model, data, trainer_info=result)
     if trainer.sink is not None:
         if run_eval:
             trainer.sink.write_eval(result, out)
@@ -174,6 +177,7 @@ def evaluate_run(run_dir: str | Path, device: str = "cpu", data_dir: str | None 
     path = run_checkpoint(run_dir)
     ckpt = load_checkpoint(path, map_location=device)  # opened once: the weights and the step it holds
     model = Model.from_checkpoint(ckpt, path, device)
+    live = Model.from_checkpoint(ckpt, path, device, weights="live") if "ema" in ckpt else None
     if inception is not None:
         model.cfg.train.eval_inception = inception
     info = {"steps": int(ckpt["step"]), "seconds": round(float(ckpt.get("elapsed", 0.0)), 3)}
@@ -181,15 +185,27 @@ def evaluate_run(run_dir: str | Path, device: str = "cpu", data_dir: str | None 
         model.cfg.data.data_dir = data_dir
     data = load_dataset(absolute_paths(model.cfg).data)
     with rundir.locked(run_dir, create=False):
-        return _evaluate(run_dir, model, data, info)
+        return _evaluate(run_dir, model, data, info, live=live)
 
 
-def _evaluate(run_dir: Path, model: Model, data: Dataset, trainer_info: dict) -> dict[str, Any]:
+# what eval.json keeps of the live weights' scores when the run's result is their average (train.ema)
+LIVE_KEYS = ("is_mean", "is_std", "is_indomain_mean", "is_indomain_std", "fid", "mse", "rec_accuracy")
+
+
+def _evaluate(run_dir: Path, model: Model, data: Dataset, trainer_info: dict,
+              live: Model | None = None) -> dict[str, Any]:
+    """Score `model` (with `live`: the weight average, and the live weights beside it under "live") and draw it."""
     cfg = model.cfg
+    scores = evaluate(model, data, cfg.train.eval_samples, cfg.train.eval_splits, inception_n=cfg.train.eval_inception)
+    extra: dict[str, Any] = {}
+    if live is not None:
+        live_scores = evaluate(live, data, cfg.train.eval_samples, cfg.train.eval_splits,
+                               inception_n=cfg.train.eval_inception)
+        extra = {"weights": f"ema {cfg.train.ema:g}",
+                 "live": {k: live_scores[k] for k in LIVE_KEYS if live_scores.get(k) is not None}}
     result = EvalResult.from_dict({
         "preset": cfg.preset, "model": cfg.objective.kind, "lam": cfg.objective.lam, "seed": cfg.train.seed,
-        **evaluate(model, data, cfg.train.eval_samples, cfg.train.eval_splits, inception_n=cfg.train.eval_inception),
-        **trainer_info, "machine": machine()})
+        **scores, **extra, **trainer_info, "machine": machine()})
     draw(model, data, run_dir)
     result.save(run_dir / "eval.json")
     return result.to_dict()

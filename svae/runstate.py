@@ -40,6 +40,8 @@ class RunState:
         says what they cost)."""
         self._tick()
         values = self.probe(self.model)
+        if self.average is not None:  # the average beside the live weights, on the same draws
+            values.update({f"{k}_ema": v for k, v in self.probe(self.average.model).items()})
         self._clock = time.perf_counter()
         return values
 
@@ -128,6 +130,7 @@ class RunState:
             "nets": {k: v.state_dict() for k, v in self.model.networks().items()},
             "opt_gen": self.opt_gen.state_dict(),
             "opt_critic": self.opt_critic.state_dict() if self.opt_critic else None,
+            **({"ema": self.average.state_dict()} if self.average is not None else {}),
             **({"scalers": {k: v.state_dict() for k, v in self.speed.scalers.items()}} if self.speed.scalers else {}),
             **rng_state(),
         }
@@ -148,6 +151,11 @@ class RunState:
         for k, scaler in self.speed.scalers.items():  # fp16: the loss scale and its growth counter
             if k in state.get("scalers", {}):
                 scaler.load_state_dict(state["scalers"][k])
+        if self.average is not None:  # a run that turns train.ema on when resumed averages from here
+            if "ema" in state:
+                self.average.load_state_dict(state["ema"])
+            else:
+                self.average.reset(self.model)
         self.step = int(state["step"])
         self.elapsed = float(state.get("elapsed", 0.0))
         self.rollbacks = int(state.get("rollbacks", 0))

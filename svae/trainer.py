@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import distributed
+from .averaging import WeightAverage
 from .config import Config, ConfigError
 from .distributed import World
 from .data import Dataset, to_model
@@ -51,6 +52,8 @@ class Trainer(RunState):
         self.objective = model.objective
         self.data = data.to(self.device)  # uint8 images are small: keep them where the model is
         self.speed = Speed(self.model, self.t, self.device, self.world, self.data.is_image)
+        # the weight average starts at the initial weights (a resumed run loads its own from the checkpoint)
+        self.average = WeightAverage(self.model, self.t.ema) if self.t.ema else None
         self.critic_bn_apart = cfg.model.critic_bn == "apart" and model.critic is not None
         self.run_dir = Path(run_dir) if run_dir else None
         self.probe = probe  # learning curves: a cheap evaluation every probe_every steps (evaluate.Probe)
@@ -186,6 +189,8 @@ class Trainer(RunState):
             for j in range(self.t.gen_steps):
                 out.update(self.generator_step(x, log=log and j == self.t.gen_steps - 1,
                                                pair=pair if j == 0 else None))
+        if self.average is not None:
+            self.average.update(self.model)
         self.step += 1
         return out
 

@@ -113,8 +113,8 @@ def save_reconstruction_grid(x: torch.Tensor, x_rec: torch.Tensor, path: str | P
 # ---------------------------------------------------------------- learning curves
 
 CURVE_PANELS = (  # (title, metrics.jsonl keys drawn in it, log scale): probe rows and training rows
-    ("inception score (probe)", ("probe_is",), False),
-    ("test MSE (probe)", ("probe_mse",), True),
+    ("inception score (probe; dashed: weight average)", ("probe_is", "probe_is_ema"), False),
+    ("test MSE (probe; dashed: weight average)", ("probe_mse", "probe_mse_ema"), True),
     ("class coverage H(p(y)) and ambiguity E H(p(y|x))", ("probe_coverage", "probe_ambiguity"), False),
     ("critic logits: encoder pairs, decoder pairs", ("logit_q", "logit_p"), False),
 )
