@@ -135,6 +135,10 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--device", help="train every run on this device (cpu, cuda, cuda:N); a run finished on another "
                                      "device counts as finished")
     st.add_argument("--data-dir", help="folder with the dataset files")
+    st.add_argument("--records", help="folder of the study's records, e.g. studies/records/NAME (kept in git): the "
+                                      "finished runs it holds are restored into --out before anything trains, and "
+                                      "every finished run's config, eval.json, metrics and grids (no checkpoints) "
+                                      "are copied there after")
 
     rp = sub.add_parser("report", help="markdown table of run directories (model, lambda, IS, MSE, ...)")
     rp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories, or sweep folders holding them")
@@ -432,6 +436,10 @@ def _study_command(a: argparse.Namespace) -> int:
                          f"{', '.join(f'{v:g}' for v in sorted({r.lam for r in study.runs(out)}))}")
     if a.device:
         _check_device(a.device)
+    if a.records and a.action != "list":
+        restored = studies.restore_records(study, out, a.records)
+        if restored:
+            print(f"study {study.name}: {len(restored)} finished run(s) restored from {a.records}", file=sys.stderr)
     if a.action == "list":
         for run in study.runs(out):
             print(f"{'finished' if run.finished else 'to do   '}  {run.dir}")
@@ -440,6 +448,8 @@ def _study_command(a: argparse.Namespace) -> int:
         rows = studies.run_study(study, out, a.jobs, a.data_dir, only,
                                  log=lambda msg: print(msg, file=sys.stderr, flush=True), presets=presets,
                                  seeds=seeds, lams=lams, device=a.device)
+        if a.records:
+            studies.keep_records(study, out, a.records)
         failed = [r for r in rows if r["status"].startswith("failed")]
         for r in failed:
             print(f"svae: {r['run_dir']}: {r['status']}", file=sys.stderr)

@@ -2,6 +2,7 @@
 resumable, and summarised as a table and learning curves (docs/results.md and the recipe study are made this way)."""
 from __future__ import annotations
 
+import shutil
 import statistics
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from . import rundir
 from .config import Config, ConfigError, set_value, validate
 from .presets import get_preset
 from .result import EvalResult
@@ -113,6 +115,48 @@ class Study:
                         where = out / variant / preset / f"lam_{cfg.objective.lam:g}" / f"seed_{seed}"
                         runs.append(Run(variant, preset, cfg.objective.lam, int(seed), cfg, where))
         return runs
+
+
+# what a record of a finished run keeps: enough for the summary, the curves and the panels, and small enough for git
+# (about 0.1 MB a run); the checkpoints stay in the study folder
+RECORD_FILES = ("config.yaml", "eval.json", "metrics.jsonl", "samples.png", "reconstructions.png", "toy.png")
+
+
+def keep_records(study: Study, out: str | Path, records: str | Path) -> list[Path]:
+    """Copy every finished run's light files (RECORD_FILES, no checkpoints) from the study folder `out` to
+    `records` (the same tree): a study's results then outlive the machine that trained them, since a project
+    keeps records/ in git and runs/ out of it. Returns the runs copied."""
+    out, records = Path(out), Path(records)
+    kept = []
+    for run in study.runs(out):
+        if not run.finished:
+            continue
+        dest = records / run.dir.relative_to(out)
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in RECORD_FILES:
+            if (run.dir / name).is_file():
+                shutil.copyfile(run.dir / name, dest / name)
+        kept.append(dest)
+    return kept
+
+
+def restore_records(study: Study, out: str | Path, records: str | Path) -> list[Path]:
+    """Copy the runs that `records` holds finished (under the study's present definition) into the study folder
+    `out` where they are not finished there: `study run` then trains only what no machine has finished, and the
+    summary and pages see every record. A restored run has no checkpoint: if the study changes so that it must
+    train again, svae train starts it afresh. Returns the runs restored."""
+    out, records = Path(out), Path(records)
+    restored = []
+    for run, kept in zip(study.runs(out), study.runs(records)):
+        if run.finished or not kept.finished:
+            continue
+        run.dir.mkdir(parents=True, exist_ok=True)
+        for name in RECORD_FILES:
+            if (kept.dir / name).is_file():
+                shutil.copyfile(kept.dir / name, run.dir / name)
+        rundir.mark(run.dir)  # svae's own files: a run that must train again may clear them
+        restored.append(run.dir)
+    return restored
 
 
 def train_command(run: Run, data_dir: str | None = None, device: str | None = None) -> list[str]:

@@ -182,3 +182,81 @@ def test_a_run_counts_as_finished_wherever_its_data_was_read_from(tmp_path):
     moved.train.lr = 0.5
     moved.save(run.dir / "config.yaml")
     assert not run.finished
+
+
+def _finish(run, config=None):
+    """A run folder as svae train leaves it, without training: config, eval.json, metrics, a grid, a checkpoint."""
+    from svae import rundir
+
+    run.dir.mkdir(parents=True)
+    rundir.mark(run.dir)
+    (config or run.cfg).save(run.dir / "config.yaml")
+    (run.dir / "eval.json").write_text('{"is_mean": 2.5, "mse": 0.1}')
+    (run.dir / "metrics.jsonl").write_text('{"step": 4, "epoch": 1.0, "probe_mse": 0.2}\n')
+    (run.dir / "toy.png").write_bytes(b"png")
+    (run.dir / "checkpoints").mkdir()
+    (run.dir / "checkpoints" / "last.pt").write_bytes(b"weights")
+
+
+def test_records_keep_finished_runs_without_checkpoints_and_restore_them_elsewhere(tmp_path):
+    import copy
+
+    from svae.run import prepare
+    from svae.study import keep_records, restore_records
+
+    study = Study.load(write(tmp_path))
+    first = study.runs(tmp_path / "machine1")
+    _finish(first[0])
+    records = tmp_path / "records"
+    assert keep_records(study, tmp_path / "machine1", records) == [records / first[0].dir.relative_to(
+        tmp_path / "machine1")]
+    kept = records / first[0].dir.relative_to(tmp_path / "machine1")
+    assert sorted(p.name for p in kept.iterdir()) == ["config.yaml", "eval.json", "metrics.jsonl", "toy.png"]
+    # another machine: the recorded run is finished there without training, the other one is not
+    second = study.runs(tmp_path / "machine2")
+    assert restore_records(study, tmp_path / "machine2", records) == [second[0].dir]
+    assert second[0].finished and not second[1].finished
+    assert json.loads((second[0].dir / "eval.json").read_text())["is_mean"] == 2.5
+    assert restore_records(study, tmp_path / "machine2", records) == []  # finished there now: nothing to copy
+    # a record of another configuration is not restored; a restored run that must train again is cleared by train
+    changed = copy.deepcopy(study)
+    changed.sets = {**changed.sets, "train.steps": 8}
+    assert restore_records(changed, tmp_path / "machine3", records) == []
+    run = changed.runs(tmp_path / "machine2")[0]
+    assert not run.finished and prepare(run.cfg, run.dir, resume=True) is None
+    assert not (run.dir / "eval.json").exists()
+
+
+def test_the_command_line_restores_and_records(tmp_path, capsys):
+    study = Study.load(path := write(tmp_path))
+    for r in study.runs(tmp_path / "records"):
+        _finish(r)
+    out = tmp_path / "out"
+    assert main(["study", "summary", str(path), "--out", str(out), "--records", str(tmp_path / "records")]) == 0
+    assert "restored" in capsys.readouterr().err
+    assert all(r.finished for r in study.runs(out))
+
+
+def test_a_page_block_is_rewritten_from_the_records_alone(tmp_path):
+    """scripts/study_page.py on a machine that trained nothing: the recorded runs fill the table; other blocks and
+    the prose around them stay as they were."""
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.spec_from_file_location("study_page", os.path.join(os.path.dirname(__file__), "..",
+                                                                             "scripts", "study_page.py"))
+    page_mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(page_mod)
+    (tmp_path / "studies").mkdir()
+    shutil.copy(write(tmp_path), tmp_path / "studies" / "s.yaml")
+    study = Study.load(tmp_path / "studies" / "s.yaml")
+    _finish(study.runs(tmp_path / "studies" / "records" / "s")[0])
+    (tmp_path / "docs").mkdir()
+    page = tmp_path / "docs" / "page.md"
+    page.write_text("prose\n<!-- study:s:start -->\nold\n<!-- study:s:end -->\nmore\n"
+                    "<!-- study:other:start -->\nkeep\n<!-- study:other:end -->\n")
+    text = page_mod.rewrite(page, tmp_path, train=False, only=["s"])
+    assert text.startswith("prose\n<!-- study:s:start -->\nCommand:") and "\nold\n" not in text
+    assert "| baseline | toy-ali | 0 | 1/1 | 2.500 | 0.1000 |" in text and "| baseline | toy-svae-r | 1 | 0/1 |" in text
+    assert text.endswith("more\n<!-- study:other:start -->\nkeep\n<!-- study:other:end -->\n")
+    assert (tmp_path / "docs" / "img" / "s" / "curves-toy-ali.png").is_file()
