@@ -52,7 +52,7 @@ def run(preset: str, device: str, threads: int, extra: list[str] | None = None, 
 
 def table(rows: list[dict]) -> str:
     m = rows[0]["machine"]
-    head = (f"Measured {m['date']} on {m.get('gpu') or m['cpu']}, {m['threads']} torch thread(s), torch {m['torch']}, "
+    head = (f"Measured {m['date']} on {m.get('gpu') or m.get('cpu_model') or m['cpu']}, {m['threads']} torch thread(s), torch {m['torch']}, "
             f"by `python scripts/bench_table.py`.\n\n"
             "| preset | device | images/s | reference images/s | ratio to reference | GFLOP/step | GFLOP/s | "
             "peak memory MB | eval s per 10k images | steps timed |\n|---|---|---|---|---|---|---|---|---|---|\n")
@@ -69,7 +69,7 @@ def table(rows: list[dict]) -> str:
 
 def ablation_table(rows: list[tuple[str, dict]], command: str) -> str:
     m = rows[0][1]["machine"]
-    head = (f"Measured {m['date']} on {m.get('gpu') or m['cpu']}, {m['threads']} torch thread(s), torch {m['torch']}, "
+    head = (f"Measured {m['date']} on {m.get('gpu') or m.get('cpu_model') or m['cpu']}, {m['threads']} torch thread(s), torch {m['torch']}, "
             f"by `{command}`.\n\n"
             "| preset | variant | layout | decoder calls | ms/step | critic ms | generator ms | ratio to reference | "
             "GFLOP/step | GFLOP/s | steps timed |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
