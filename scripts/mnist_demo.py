@@ -19,7 +19,7 @@ from pathlib import Path
 from string import Template
 
 from svae.config import Config
-from svae.report import write_report
+from svae.experiments.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 # the page's prose, with $name placeholders that main() fills in (string.Template)

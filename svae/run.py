@@ -8,18 +8,19 @@ from typing import Any
 
 import torch
 
-from . import __version__, distributed, rundir
+from . import __version__, rundir
 from .checkpoint import find_checkpoint, load_checkpoint, run_checkpoint
 from .config import Config, ConfigError, resumable_keys, set_value, validate
 from .data import Dataset, load_dataset, to_model, to_unit
-from .evaluate import Probe, evaluate
+from .metrics.evaluate import Probe, evaluate
 from .model import Model
 from .presets import get_preset
 from .result import EvalResult, machine
 from .errors import Interrupted
 from .rundir import RunError
-from .trainer import Trainer
-from . import tracking, viz
+from .training import distributed, tracking
+from .training.trainer import Trainer
+from . import viz
 
 
 def _flat(d: dict, prefix: str = "") -> dict[str, Any]:

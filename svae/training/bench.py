@@ -10,16 +10,16 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .config import Config
-from .data import Dataset, load_dataset
-from .datasets import DATASETS
-from .evaluate import evaluate
-from .model import Model
-from .models import x_shape
-from .models.convs import use_fast_convs
-from .models.tuning import use_inplace_acts
-from .objectives import critic_loss, vae_loss
-from .result import machine
+from ..config import Config
+from ..data import Dataset, load_dataset
+from ..datasets import DATASETS
+from ..metrics.evaluate import evaluate
+from ..model import Model
+from ..models import x_shape
+from ..models.convs import use_fast_convs
+from ..models.tuning import use_inplace_acts
+from ..objectives import critic_loss, vae_loss
+from ..result import machine
 from .trainer import Trainer
 
 
@@ -27,7 +27,7 @@ def reference_step(m: Model, opt_critic: torch.optim.Optimizer | None, opt_gen: 
                    x: torch.Tensor, critic_steps: int = 1, gen_steps: int = 1, separate_passes: bool = True,
                    same_draws: bool = True) -> dict[str, torch.Tensor]:
     """One batch of training written the straightforward way: the yardstick of `svae bench` and of the
-    equality test of the fast step (tests/test_speed.py).
+    equality test of the fast step (tests/test_training_speed.py).
 
     Autograd everywhere (E and G build graphs in the critic update too), fresh forwards for every update,
     the critic's weight gradients computed in the encoder+decoder update (and thrown away), and with
