@@ -202,7 +202,7 @@ def test_records_keep_finished_runs_without_checkpoints_and_restore_them_elsewhe
     import copy
 
     from svae.run import prepare
-    from svae.study import keep_records, restore_records
+    from svae.experiments.study import keep_records, restore_records
 
     study = Study.load(write(tmp_path))
     first = study.runs(tmp_path / "machine1")
