@@ -8,9 +8,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from string import Template
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "speed.md"
+TEMPLATES = ROOT / "scripts" / "templates"  # the tables' prose, with $name placeholders (string.Template)
 # (timed steps, warmup steps, images evaluated) per dataset: the whole table takes ~40 minutes at one thread,
 # CelebA 64x64 most of it. MNIST times 30 steps: its ratio's median over 10 pairs moved by +-0.05 between runs.
 STEPS = {"toy": (20, 2, 1000), "mnist": (30, 2, 200), "cifar10": (6, 1, 200), "celeba": (1, 1, 100)}
@@ -28,6 +30,10 @@ ABLATION = {"the preset's settings": [],
 # MNIST step takes ~8 s, so it is timed over 3 steps
 CPU_ABLATION_SKIP = {"cifar10-svae-r": {"bf16 autocast"}}
 ABLATION_STEPS = {"bf16 autocast": 3}
+
+
+def template(name: str) -> Template:
+    return Template((TEMPLATES / name).read_text())
 
 
 def variant(preset: str, label: str) -> list[str]:
@@ -50,34 +56,31 @@ def run(preset: str, device: str, threads: int, extra: list[str] | None = None, 
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
 
+def measured(m: dict) -> dict:
+    """The machine line's values: date, GPU or CPU model, threads, torch."""
+    return {"date": m["date"], "machine": m.get("gpu") or m.get("cpu_model") or m["cpu"], "threads": m["threads"],
+            "torch": m["torch"]}
+
+
 def table(rows: list[dict]) -> str:
-    m = rows[0]["machine"]
-    head = (f"Measured {m['date']} on {m.get('gpu') or m['cpu']}, {m['threads']} torch thread(s), torch {m['torch']}, "
-            f"by `python scripts/bench_table.py`.\n\n"
-            "| preset | device | images/s | reference images/s | ratio to reference | GFLOP/step | GFLOP/s | "
-            "peak memory MB | eval s per 10k images | steps timed |\n|---|---|---|---|---|---|---|---|---|---|\n")
-    body = ""
+    body = []
     for r in rows:
         ratio = "-" if r.get("ratio") is None else f"{r['ratio']:.2f}x"
         ref = "-" if r.get("reference_imgs_per_s") is None else f"{r['reference_imgs_per_s']:.1f}"
         opts = " (channels_last)" if r["channels_last"] else ""
-        body += (f"| {r['preset']}{opts} | {r['device']} | {r['imgs_per_s']:.1f} | {ref} | {ratio} | "
-                 f"{r['gflop_per_step']:.2f} | {r['gflops_per_s']:.1f} | {r['peak_mem_mb']:.0f} | "
-                 f"{r['eval_seconds_per_10k']:.0f} | {r['steps']} |\n")
-    return head + body
+        body.append(f"| {r['preset']}{opts} | {r['device']} | {r['imgs_per_s']:.1f} | {ref} | {ratio} | "
+                    f"{r['gflop_per_step']:.2f} | {r['gflops_per_s']:.1f} | {r['peak_mem_mb']:.0f} | "
+                    f"{r['eval_seconds_per_10k']:.0f} | {r['steps']} |")
+    return template("speed-table.md").substitute(measured(rows[0]["machine"]), rows="\n".join(body))
 
 
 def ablation_table(rows: list[tuple[str, dict]], command: str) -> str:
-    m = rows[0][1]["machine"]
-    head = (f"Measured {m['date']} on {m.get('gpu') or m['cpu']}, {m['threads']} torch thread(s), torch {m['torch']}, "
-            f"by `{command}`.\n\n"
-            "| preset | variant | layout | decoder calls | ms/step | critic ms | generator ms | ratio to reference | "
-            "GFLOP/step | GFLOP/s | steps timed |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
-    return head + "".join(
+    body = "\n".join(
         f"| {r['preset']} | {label} | {'NHWC' if r['channels_last'] else 'NCHW'} | "
         f"{'one' if r.get('batch_decoder') else 'two'} | {1000 * r['step_s']:.0f} | "
         f"{1000 * r['critic_s']:.0f} | {1000 * r['gen_s']:.0f} | {r['ratio']:.2f}x | {r['gflop_per_step']:.2f} | "
-        f"{r['gflops_per_s']:.1f} | {r['steps']} |\n" for label, r in rows)
+        f"{r['gflops_per_s']:.1f} | {r['steps']} |" for label, r in rows)
+    return template("speed-ablation.md").substitute(measured(rows[0][1]["machine"]), command=command, rows=body)
 
 
 def target_lines(rows: list[dict], target: float = 1.5) -> str:
@@ -90,11 +93,12 @@ def target_lines(rows: list[dict], target: float = 1.5) -> str:
         flop_ratio = r["reference_gflop_per_step"] / r["gflop_per_step"]
         ref_rate = r["reference_gflop_per_step"] / r["reference_step_s"]
         verdict = "met" if r["ratio"] >= target else f"missed by {target - r['ratio']:.2f}"
-        layout = " (channels_last)" if r["channels_last"] else ""
-        out.append(f"- {r['preset']}{layout}: {r['ratio']:.2f}x the reference (timed pairs {r['ratio_min']:.2f}-"
-                   f"{r['ratio_max']:.2f}), target {target:g}x {verdict}. FLOPs per step: ours {r['gflop_per_step']:.1f}"
-                   f" GFLOP, the reference {r['reference_gflop_per_step']:.1f} ({flop_ratio:.2f}x the work); ours runs"
-                   f" at {r['gflops_per_s']:.0f} GFLOP/s, the reference at {ref_rate:.0f}.\n")
+        out.append(template("speed-target.md").substitute(
+            preset=r["preset"], layout=" (channels_last)" if r["channels_last"] else "", ratio=f"{r['ratio']:.2f}",
+            ratio_min=f"{r['ratio_min']:.2f}", ratio_max=f"{r['ratio_max']:.2f}", target=f"{target:g}",
+            verdict=verdict, gflop=f"{r['gflop_per_step']:.1f}", reference_gflop=f"{r['reference_gflop_per_step']:.1f}",
+            flop_ratio=f"{flop_ratio:.2f}", gflops_per_s=f"{r['gflops_per_s']:.0f}",
+            reference_gflops_per_s=f"{ref_rate:.0f}"))
     return "".join(out)
 
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from svae.bench import bench
+from svae.training.bench import bench
 from svae.presets import get_preset
-from svae.study import Study, run_study, summarise
+from svae.experiments.study import Study, run_study, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "studies" / "gpu.yaml"

@@ -3,7 +3,8 @@
     python scripts/mnist_demo.py [--preset mnist-svae-r] [--data-dir ../shared/data] [--runs runs]
 
 It runs exactly `svae train --preset NAME --data-dir DIR --out RUNS/NAME --resume auto` (skipped when the run
-has its eval.json already), then writes the page from the run directory's eval.json and pictures.
+has its eval.json already), then writes the page: the prose of scripts/templates/mnist.md, filled in from the run
+directory's eval.json and pictures.
 """
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
+from string import Template
 
 from svae.config import Config
-from svae.report import write_report
+from svae.experiments.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
+# the page's prose, with $name placeholders that main() fills in (string.Template)
+TEMPLATE = Template((ROOT / "scripts" / "templates" / "mnist.md").read_text())
 # Short runs that differ from the preset in one key each: (run-name suffix, --set KEY=VALUE or "" for the preset).
 VARIANTS = [("preset", ""), ("rec-mean", "objective.rec_reduction=mean"), ("z-weight-0.1", "objective.z_weight=0.1"),
             ("z-weight-1", "objective.z_weight=1")]
@@ -89,72 +93,17 @@ def main() -> None:
     is_text = (f"{ev['is_mean']:.3f} +- {ev['is_std']:.3f} (real test set: {ev.get('real_test_is_mean', 0):.3f})"
                if ev.get("is_mean") is not None
                else "not computed (no MNIST classifier in the cache; see docs/evaluation.md)")
-    (docs / "mnist.md").write_text(f"""# MNIST: {a.preset} on a laptop-class CPU
-
-Regenerate this page (training included, unless `runs/{a.preset}/eval.json` exists) with:
-
-    python scripts/mnist_demo.py --preset {a.preset}
-
-which runs
-
-    svae train --preset {a.preset} --data-dir ../shared/data --out runs/{a.preset}
-
-Measured on {date.today().isoformat()}: {m['cpu']}, {m['threads']} torch threads, torch {m['torch']}; {load_text(run)}.
-
-| what | value |
-|---|---|
-| training | {ev['steps']} steps (batch {batch}), {ev['seconds'] / 60:.1f} minutes |
-| rec_x (training batch, per pixel on [0, 1]) | {first['rec_x']:.4f} at step {first['step']} -> {last['rec_x']:.4f} at step {last['step']} |
-| test reconstruction MSE per pixel on [-1, 1] | {ev['mse']:.4f} (random pairing {ev['mse_random']:.4f}) |
-| the same on [0, 1] | {ev['mse_01']:.4f} (random pairing {ev['mse_random_01']:.4f}) |
-| inception score (MNIST classifier) | {is_text} |
-| MNIST classifier's accuracy on the test reconstructions | {ev.get('rec_accuracy', 'n/a')} |
-
-Samples G(z), z ~ N(0, I) (first 100):
-
-![samples](img/{a.preset}-samples.png)
-
-Reconstructions laid out as the paper's figures: two rows of test images, then their two rows of reconstructions
-G(E(x)), twice:
-
-![reconstructions](img/{a.preset}-reconstructions.png)
-
-The reconstructions are faithful (the classifier reads the digit back from {ev.get('rec_accuracy', 0):.1%} of them)
-and the samples are digits, but the inception score stays below the real test set's: the samples do not cover the
-ten classes evenly (look at the grid). What is known to limit them at this budget: the tables' critic wins the game
-early (training logits around {last['logit_q']:+.1f} on encoder pairs and {last['logit_p']:+.1f} on decoder pairs at
-the last logged step), and its linear head sees only the two marginals (docs/architectures.md); the options
-`model.critic_head=mlp`, `model.critic_norm`, `model.critic_dropout` and `train.gen_steps` are there to study it.
-
-## What each choice of the preset buys
-
-The runs below train {a.compare_steps} steps each (one thread, the same seed) and differ from the preset in one
-key: `preset` is the preset itself, `rec-mean` takes the per-pixel mean of the rec terms, `z-weight-0.1` and
-`z-weight-1` weigh rec_z by 0.1 and 1 (as much as rec_x) instead of 0.01.
-
-{compare_table}
-
-Samples of the four runs (preset, rec-mean, z-weight-0.1, z-weight-1):
-
-{' '.join(f'![{name}](img/{a.preset}-{name}-samples.png)' for name, _ in VARIANTS)}
-
-**The per-pixel mean against the sum over pixels** (`objective.rec_reduction`). rec_x = d(x, G(E(x))) and
-rec_z = d(z, E(G(z))) are, for a Gaussian likelihood, -log p(x|z) and -log q(z|x) up to constants: sums over the
-pixels (and the code's dims). The per-pixel mean that METHOD.md names as the default weighs the likelihood 784
-times less at lambda = 1; on MNIST the adversarial gradient on the decoder is then 30 to 80 times the
-reconstruction gradient, the critic's verdict "too bright" darkens every pixel until the sigmoid flattens, and every
-model (ALI, ALICE, sVAE-r up to lambda 10) collapsed to one dark image within 500 steps in our runs. The image
-presets therefore use `sum` (the toy keeps `mean` over its 2 coordinates).
-
-**rec_z's weight** (`objective.z_weight`). With rec_z summed over the 64 code dims at the weight of rec_x, the
-decoder learns to write z into high-frequency speckle that the encoder reads back: rec_z drops, and the samples
-turn into speckled strokes (the 3,000-step run of 2026-11-24 reached IS 2.96 that way). With deterministic networks
-the two likelihoods are Gaussians whose precisions the paper does not fix; `z_weight` is their ratio. In the
-table above the inception score rises as z_weight falls from 1 to 0.1 to 0.01 while the reconstruction error
-barely moves, and the speckle fades from the pictures; the MNIST presets of sVAE-r and ALICE use 0.01, which
-keeps the term. The tables' linear critic head is additive in x and z (docs/architectures.md), so in these presets
-the critic matches the two marginals and the rec terms carry the pairing.
-""")
+    page = TEMPLATE.substitute(
+        preset=a.preset, date=date.today().isoformat(), cpu=m["cpu"], threads=m["threads"], torch=m["torch"],
+        load=load_text(run), steps=ev["steps"], batch=batch, minutes=f"{ev['seconds'] / 60:.1f}",
+        rec_x_first=f"{first['rec_x']:.4f}", step_first=first["step"], rec_x_last=f"{last['rec_x']:.4f}",
+        step_last=last["step"], mse=f"{ev['mse']:.4f}", mse_random=f"{ev['mse_random']:.4f}",
+        mse_01=f"{ev['mse_01']:.4f}", mse_random_01=f"{ev['mse_random_01']:.4f}", inception_score=is_text,
+        rec_accuracy=ev.get("rec_accuracy", "n/a"), rec_accuracy_percent=f"{ev.get('rec_accuracy', 0):.1%}",
+        logit_q=f"{last['logit_q']:+.1f}", logit_p=f"{last['logit_p']:+.1f}", compare_steps=a.compare_steps,
+        compare_table=compare_table,
+        variant_samples=" ".join(f"![{name}](img/{a.preset}-{name}-samples.png)" for name, _ in VARIANTS))
+    (docs / "mnist.md").write_text(page)
     print((docs / "mnist.md").read_text())
 
 

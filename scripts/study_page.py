@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from svae.study import Study, keep_records, restore_records, summarise
+from svae.experiments.study import Study, keep_records, restore_records, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "docs" / "recipe.md", ROOT / "docs" / "results.md"]

@@ -1,4 +1,5 @@
-"""Regenerate docs/toy.md: the ALICE toy table with svae's own code, mean +- std over seeds.
+"""Regenerate docs/toy.md (the prose of scripts/templates/toy.md): the ALICE toy table with svae's own code,
+mean +- std over seeds.
 
     python scripts/toy_table.py [--seeds 5] [--runs runs/toy-table] [--jobs 2]
 
@@ -16,10 +17,13 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
+from string import Template
 
 from svae.presets import get_preset
 
 ROOT = Path(__file__).resolve().parents[1]
+# the page's prose, with $name placeholders that main() fills in (string.Template)
+TEMPLATE = Template((ROOT / "scripts" / "templates" / "toy.md").read_text())
 MODELS = ["ali", "alice", "svae", "svae-r", "vae"]
 # (label, preset, extra --set arguments)
 VARIANTS = [(m, f"toy-{m}", []) for m in MODELS] + [
@@ -105,39 +109,9 @@ def main() -> None:
         shutil.copy(run_dir(runs, label, 0) / "toy.png", img / f"toy-{label}.png")
     m = evals["alice"][0]["machine"]
     pictures = "\n".join(f"![{label}](img/toy-{label}.png)" for label in MODELS)
-    (docs / "toy.md").write_text(f"""# The 2-D toy experiment
-
-Regenerate everything on this page (tables and pictures) with:
-
-    python scripts/toy_table.py --seeds {a.seeds}
-
-Protocol (METHOD.md section 7): a mixture of 5 Gaussians in 2-D (means (0,0), (+-2,+-2), std 0.2),
-2,048 training and 1,024 test points (data seed 0), MLPs of 2 x 256 ReLU, 2 noise dims on encoder and decoder
-inputs, Adam 1e-3 (beta1 0.5), batch 128, 100 epochs (1,600 batches). lambda = 1 for ALICE and sVAE-r.
-IS uses the exact mixture posterior as the classifier over 10,000 samples in 10 splits (real samples: about 4.98);
-MSE is the squared distance from a test point to its reconstruction G(E(x)), summed over the 2 coordinates (the
-stricter reading of the published table) and averaged over the 1,024 test points; the per-coordinate mean is
-beside it, and so is the random-pairing baseline (x against the reconstruction of another test point).
-"modes" counts the mixture components that receive at least 2% of the samples within 3 std of their mean.
-Each cell is the mean +- std over {a.seeds} training seeds (0..{a.seeds - 1}); the published numbers are ALICE's
-(its +- is not over seeds).
-
-Measured on {date.today().isoformat()}: Python {m['python']}, torch {m['torch']}, {m['cpu']}, one thread per run.
-
-{text}
-
-The last rows vary one option of sVAE-r each: `objective.estimator=marginal` (two critics against q(x)p(z)),
-`model.prior=uniform` (with the tanh codes it implies), and no noise inputs (a deterministic encoder and decoder).
-
-The step ratio is part of each preset: the ALICE protocol's 1 critic step then 5 encoder+decoder steps for
-ALICE and sVAE-r; 1:1 for ALI and sVAE, whose losses have no reconstruction term to anchor them (the rows
-"1:5 steps" show them under the protocol ratio).
-
-One picture per model (seed 0): test data, samples, reconstructions (grey line from x to G(E(x))) and the codes
-E(x) coloured by mixture component.
-
-{pictures}
-""")
+    (docs / "toy.md").write_text(TEMPLATE.substitute(
+        seeds=a.seeds, last_seed=a.seeds - 1, date=date.today().isoformat(), python=m["python"], torch=m["torch"],
+        cpu=m["cpu"], table=text, pictures=pictures))
     readme = ROOT / "README.md"
     start, end = "<!-- toy-table:start -->", "<!-- toy-table:end -->"
     body = readme.read_text()

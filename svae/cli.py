@@ -372,7 +372,7 @@ def _dispatch(a: argparse.Namespace) -> int:
 def _bench(a: argparse.Namespace) -> int:
     import torch
 
-    from .bench import bench, format_result
+    from .training.bench import bench, format_result
 
     for name, val in (("--steps", a.steps), ("--batch", a.batch), ("--threads", a.threads)):
         if val is not None and val <= 0:
@@ -409,7 +409,7 @@ def _study_command(a: argparse.Namespace) -> int:
             raise UsageError(f"{missing[0]}: no metrics.jsonl (not a run directory)")
         print(curves(a.run_dirs, a.out))
         return 0
-    from . import study as studies
+    from .experiments import study as studies
 
     study = studies.Study.load(a.file)
     out = Path(a.out or f"runs/{study.name}")
@@ -479,7 +479,7 @@ def _evaluation_command(a: argparse.Namespace) -> int:
                                     splits=a.splits, device=a.device), indent=2))
         return 0
     if a.command == "sweep":
-        from . import sweep
+        from .experiments import sweep
         from .rundir import check_out
 
         check_out(a.out)
@@ -497,7 +497,7 @@ def _evaluation_command(a: argparse.Namespace) -> int:
             _check_device(cfgs[0].train.device)
         print(json.dumps(sweep.run_sweep(configs, a.out), indent=2))
         return 0
-    from . import report
+    from .experiments import report
 
     print(report.write_report(a.run_dirs, a.out), end="")
     return 0

@@ -128,8 +128,8 @@ class TrainConfig:
     probe_every: int = resumable(-1)
     probe_samples: int = resumable(2000)  # samples behind a probe's IS
     probe_test: int = resumable(1000)  # test images (points) behind a probe's MSE
-    # weight average of the encoder and decoder (svae/averaging.py): decay per step, 0 off; probed beside the live
-    # weights (metrics *_ema), and what the final evaluation scores; never changes training, so resumable
+    # weight average of the encoder and decoder (svae/training/averaging.py): decay per step, 0 off; probed beside
+    # the live weights (metrics *_ema), and what the final evaluation scores; never changes training, so resumable
     ema: float = resumable(0.0)
     eval_samples: int = resumable(10000)
     eval_splits: int = resumable(10)
@@ -137,8 +137,8 @@ class TrainConfig:
     # CelebA, samples and test images alike: -1 auto (every eval sample on a GPU; none on a CPU, where Inception-v3
     # takes about a second an image: 10,000 would take hours), 0 never, N that many
     eval_inception: int = resumable(-1)
-    # speed (docs/speed.md, svae/speed.py): how a step is computed, never which losses it minimises; resumable but for
-    # reuse_forward and precision, which change the noise draws and the rounding of a resumed run
+    # speed (docs/speed.md, svae/training/speed.py): how a step is computed, never which losses it minimises;
+    # resumable but for reuse_forward and precision, which change the noise draws and the rounding of a resumed run
     reuse_forward: bool = True  # the last critic update reuses the generator update's E(x), G(z) (one z per batch)
     precision: str = "fp32"  # autocast: fp32 (off), bf16, fp16 (with a gradient scaler)
     channels_last: bool = resumable(False)  # image tensors and conv weights in NHWC (faster for some nets and devices)
@@ -146,7 +146,7 @@ class TrainConfig:
     fast_convs: bool = resumable(True)  # CPU: thin convs and convs on tiny maps by faster forms of the same function
     inplace_acts: bool = resumable(True)  # ReLU / leaky ReLU after a Linear, conv or BN overwrite that layer's output
     batch_decoder: bool = resumable(False)  # sVAE-r, ALICE: G(z) and G(E(x)) in one decoder call, BatchNorm per half
-    # also log metrics rows and the final grids to RUN_DIR/tensorboard/ (svae.tracking)
+    # also log metrics rows and the final grids to RUN_DIR/tensorboard/ (svae.training.tracking)
     tensorboard: bool = resumable(False)
 
 

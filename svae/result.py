@@ -7,7 +7,9 @@ back to disk as it came. An eval.json of an older svae loads too: a key it lacks
 """
 from __future__ import annotations
 
+import datetime
 import json
+import platform
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,28 @@ from .atomic import write_text
 from .rundir import RunError
 
 FILE = "eval.json"
+
+
+def machine() -> dict[str, Any]:
+    """What a figure was measured on, the one description eval.json and `svae bench` both record: Python, torch and
+    svae versions, `cpu` (the architecture, as eval.json has always written it), `cpu_model` (/proc/cpuinfo's model
+    name, as `svae bench` shows it), torch threads, the date, and the GPU's name when CUDA is there."""
+    import torch  # here, not at the top: report and study read eval.json without torch
+
+    from . import __version__
+
+    cpu = platform.processor() or platform.machine()
+    cpu_model = cpu
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu_model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    info = {"python": platform.python_version(), "torch": torch.__version__, "svae": __version__, "cpu": cpu,
+            "cpu_model": cpu_model, "threads": torch.get_num_threads(), "date": datetime.date.today().isoformat()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
 
 
 @dataclass(frozen=True)

@@ -2,25 +2,25 @@
 from __future__ import annotations
 
 import os
-import platform
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from . import __version__, distributed, rundir
+from . import __version__, rundir
 from .checkpoint import find_checkpoint, load_checkpoint, run_checkpoint
 from .config import Config, ConfigError, resumable_keys, set_value, validate
 from .data import Dataset, load_dataset, to_model, to_unit
-from .evaluate import Probe, evaluate
+from .metrics.evaluate import Probe, evaluate
 from .model import Model
 from .presets import get_preset
-from .result import EvalResult
+from .result import EvalResult, machine
 from .errors import Interrupted
 from .rundir import RunError
-from .trainer import Trainer
-from . import tracking, viz
+from .training import distributed, tracking
+from .training.trainer import Trainer
+from . import viz
 
 
 def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
@@ -158,14 +158,6 @@ def absolute_paths(cfg: Config) -> Config:
     if cfg.data.data_dir:
         cfg.data.data_dir = os.path.abspath(os.path.expanduser(cfg.data.data_dir))
     return cfg
-
-
-def machine() -> dict[str, Any]:
-    info = {"python": platform.python_version(), "torch": torch.__version__, "svae": __version__,
-            "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
 
 
 def evaluate_run(run_dir: str | Path, device: str = "cpu", data_dir: str | None = None,

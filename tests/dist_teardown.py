@@ -1,4 +1,5 @@
-"""Run by tests/test_distributed.py under torchrun: `svae train` in this process, then the threads still alive."""
+"""Run by tests/test_training_distributed.py under torchrun: `svae train` in this process, then the threads still
+alive."""
 import json
 import os
 import sys

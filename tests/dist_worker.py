@@ -1,4 +1,4 @@
-"""Run by tests/test_distributed.py under torchrun: a few toy steps with DDP; each rank saves its parameters.
+"""Run by tests/test_training_distributed.py under torchrun: a few toy steps with DDP; each rank saves its parameters.
 
 z comes from one draw of the global batch per call, each rank taking its rows, so that a single process on the
 combined batch sees the same codes (the noise inputs are off). Usage: dist_worker.py OUT_DIR STEPS BATCH
@@ -11,10 +11,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import tiny_toy  # noqa: E402
 
-from svae import distributed  # noqa: E402
+from svae.training import distributed  # noqa: E402
 from svae.data import load_dataset  # noqa: E402
 from svae.model import Model  # noqa: E402
-from svae.trainer import Trainer  # noqa: E402
+from svae.training.trainer import Trainer  # noqa: E402
 
 
 def config(steps: int, batch: int):

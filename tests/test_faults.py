@@ -14,7 +14,7 @@ from svae.cli import main
 from svae.config import Config, ConfigError
 from svae.data import load_dataset
 from svae.model import Model
-from svae.trainer import DivergenceError, Trainer
+from svae.training.trainer import DivergenceError, Trainer
 
 from helpers import tiny_toy
 from test_resume import metric_steps, train

@@ -12,7 +12,7 @@ from svae.metrics import inception
 from svae.model import Model
 from svae.presets import get_preset
 from tests.test_metrics_inception import TinyInception
-from tests.test_sweep import TINY
+from tests.test_experiments_sweep import TINY
 
 
 class Terminal(io.StringIO):

@@ -53,3 +53,16 @@ def test_a_key_outside_the_typed_fields_reads_as_in_the_file():
     assert ev["mse_std"] == 0.01 and ev["is_class_fractions"] == [0.1] * 10
     with pytest.raises(KeyError):
         ev["fid"]
+
+
+def test_machine_is_the_one_description_eval_json_and_bench_record():
+    import torch
+
+    from svae import __version__
+    from svae.result import machine
+
+    m = machine()
+    # the keys eval.json has always written, so older files stay comparable, and what `svae bench` prints
+    assert {"python", "torch", "svae", "cpu", "threads", "cpu_model", "date"} <= set(m)
+    assert m["torch"] == torch.__version__ and m["svae"] == __version__ and m["threads"] == torch.get_num_threads()
+    assert ("gpu" in m) == torch.cuda.is_available()

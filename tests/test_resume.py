@@ -61,6 +61,19 @@ def test_rng_states_of_python_numpy_and_torch_are_restored(tmp_path):
     assert got[:3] == expect[:3] and torch.equal(got[3], expect[3])
 
 
+def test_resume_may_change_a_speed_field_but_never_a_training_one(tmp_path, capsys):
+    """Resumability is declared per field (config.resumable, docs/design.md): train.channels_last changes how a step
+    is computed, train.lr what it computes."""
+    assert train(tmp_path, 4) == 0
+    assert train(tmp_path, 6, "--resume", "auto", "--set", "train.channels_last=true") == 0
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 6
+    capsys.readouterr()
+    assert train(tmp_path, 8, "--resume", "auto", "--set", "train.lr=0.0005") == 2
+    err = capsys.readouterr().err
+    assert "different configuration (train.lr)" in err and "channels_last" not in err
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 6
+
+
 @pytest.mark.parametrize("preset", ["toy-svae-r", "toy-ali"])
 @pytest.mark.slow
 def test_stop_and_resume_gives_bitwise_identical_parameters_and_samples(tmp_path, preset):

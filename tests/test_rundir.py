@@ -195,7 +195,7 @@ def test_eval_on_a_full_disk_names_the_file_and_leaves_no_temporary_file(tmp_pat
 def test_a_sweep_run_with_an_older_relative_data_dir_still_counts_as_done(tmp_path, monkeypatch):
     from svae.presets import get_preset
     from svae.run import absolute_paths
-    from svae.sweep import _finished
+    from svae.experiments.sweep import _finished
 
     monkeypatch.chdir(tmp_path)
     cfg = get_preset("mnist-svae-r")

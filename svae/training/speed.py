@@ -13,11 +13,11 @@ import time
 import torch
 
 from . import distributed
-from .config import ConfigError, TrainConfig
+from ..config import ConfigError, TrainConfig
 from .distributed import World
-from .model import Model
-from .models.convs import use_fast_convs
-from .models.tuning import can_split_batch, use_channels_last, use_inplace_acts
+from ..model import Model
+from ..models.convs import use_fast_convs
+from ..models.tuning import can_split_batch, use_channels_last, use_inplace_acts
 
 
 class Speed:

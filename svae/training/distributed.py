@@ -68,7 +68,7 @@ def cleanup() -> None:
     """Destroy the process group, which joins gloo's threads (see setup)."""
     if dist.is_available() and dist.is_initialized():
         # DDP wrappers left in reference cycles (freed only by the cyclic collector) keep the group alive, and its
-        # gloo threads with it; collected first, nothing holds it (tests/test_distributed.py)
+        # gloo threads with it; collected first, nothing holds it (tests/test_training_distributed.py)
         gc.collect()
         dist.destroy_process_group()
 

@@ -1,16 +1,17 @@
-"""The fast training step computes the same losses and gradients as the plain reference step (svae/bench.py)."""
+"""The fast training step computes the same losses and gradients as the plain reference step
+(svae/training/bench.py)."""
 import copy
 
 import pytest
 import torch
 
-from svae.bench import reference_step
+from svae.training.bench import reference_step
 from svae.config import validate
 from svae.data import load_dataset
 from svae.model import Model
 from svae.models.convs import use_fast_convs
 from svae.presets import get_preset
-from svae.trainer import Trainer
+from svae.training.trainer import Trainer
 
 from helpers import tiny_toy
 
@@ -26,7 +27,7 @@ def image_cfg(preset, batch=6, **train):
 
 
 def image_data(cfg, n=24):
-    from svae.bench import synthetic_data
+    from svae.training.bench import synthetic_data
     return synthetic_data(cfg, n, 8)
 
 

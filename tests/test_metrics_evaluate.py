@@ -33,7 +33,7 @@ def test_mnist_eval_on_a_fresh_install_uses_the_shipped_classifier(cache):
     ev = _train("mnist-ali", cache)
     assert ev["is_mean"] >= 1.0 and ev["classifier_origin"] == "shipped with svae"
     assert ev["classifier_sha256"] == clf.SHIPPED["mnist"][:16] and ev["classifier_test_accuracy"] >= 0.993
-    from svae.report import row
+    from svae.experiments.report import row
 
     assert f"(sha256 {clf.SHIPPED['mnist'][:8]}, test accuracy" in row(cache / "mnist-ali")[1][0]  # svae report
 
@@ -77,7 +77,7 @@ def _images(n, seed=0):
 def test_on_a_cpu_inception_runs_only_when_asked_and_the_note_says_how(cache, monkeypatch):
     from types import SimpleNamespace
 
-    from svae.evaluate import _classifier_scores, inception_images
+    from svae.metrics.evaluate import _classifier_scores, inception_images
     from svae.metrics import inception
 
     assert [inception_images(-1, 10000, d) for d in ("cpu", "cuda")] == [0, 10000]
@@ -93,7 +93,7 @@ def test_on_a_cpu_inception_runs_only_when_asked_and_the_note_says_how(cache, mo
 def test_inception_fid_kid_and_the_real_halves_floor_beside_the_in_domain_scores(cache, monkeypatch):
     from types import SimpleNamespace
 
-    from svae.evaluate import _classifier_scores
+    from svae.metrics.evaluate import _classifier_scores
     from svae.metrics import inception
     from tests.test_metrics_inception import TinyInception
 

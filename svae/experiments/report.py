@@ -4,10 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_text
-from .kinds import KINDS
-from .result import EvalResult
-from .run import RunError
+from ..atomic import write_text
+from ..kinds import KINDS
+from ..result import EvalResult
+from ..run import RunError
 
 MODEL_NAMES = {name: k.title for name, k in KINDS.items()}
 

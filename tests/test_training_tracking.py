@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from helpers import tiny_toy
-from svae import tracking
+from svae.training import tracking
 from svae.cli import main
 from svae.run import train
 

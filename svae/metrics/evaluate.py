@@ -6,12 +6,12 @@ from typing import Any
 
 import torch
 
-from .data import Dataset, to_model, to_unit
-from .data import toy as toy_data
-from .datasets import DATASETS
-from .metrics import classifier as clf
-from .metrics.scores import class_spread, inception_score, reconstruction_errors
-from .model import Model
+from ..data import Dataset, to_model, to_unit
+from ..data import toy as toy_data
+from ..datasets import DATASETS
+from . import classifier as clf
+from .scores import class_spread, inception_score, reconstruction_errors
+from ..model import Model
 
 
 @torch.no_grad()
@@ -89,7 +89,7 @@ def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int, n_ince
     MNIST: svae's MNIST classifier. CIFAR-10 / CelebA (the dataset table's `inception`): Inception-v3 FID, KID (and
     IS if the weights have the classifier layer) on n_inception images when a weights file is found; a dataset
     with an in-domain classifier (CIFAR-10) gets its scores too, every key suffixed _indomain so the two never mix."""
-    from .metrics.classifier import MetricError
+    from .classifier import MetricError
 
     info = DATASETS[data.name]
     out: dict[str, Any] = {"is_mean": None, "is_std": None}
@@ -116,8 +116,8 @@ def _classifier_scores(data: Dataset, samples01, x01, rec01, splits: int, n_ince
         if inception_missing:
             out["is_note"] += f"; no Inception-v3 scores either: {inception_missing}"
         return out
-    from .metrics.fid import fid
-    from .metrics.score_arrays import classifier_fields
+    from .fid import fid
+    from .score_arrays import classifier_fields
 
     probs = clf.predict(loaded.net, samples01)
     is_mean, is_std = inception_score(probs, splits)
@@ -150,9 +150,9 @@ def _inception_scores(samples01, x01, splits: int) -> dict[str, Any]:
     """Inception-v3 FID and KID of the samples against as many test images, the FID between the two halves of those
     test images (the floor that this many images allows), and IS where the weights have the classifier layer;
     MetricError when no weights file is found."""
-    from .metrics.fid import fid, kid
-    from .metrics.inception import inception_outputs, load_inception
-    from .metrics.score_arrays import inception_fields
+    from .fid import fid, kid
+    from .inception import inception_outputs, load_inception
+    from .score_arrays import inception_fields
 
     net, info = load_inception()
     feats, probs = inception_outputs(net, samples01)

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import copy
-import datetime
-import platform
 import resource
 import statistics
 import time
@@ -12,15 +10,16 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .config import Config
-from .data import Dataset, load_dataset
-from .datasets import DATASETS
-from .evaluate import evaluate
-from .model import Model
-from .models import x_shape
-from .models.convs import use_fast_convs
-from .models.tuning import use_inplace_acts
-from .objectives import critic_loss, vae_loss
+from ..config import Config
+from ..data import Dataset, load_dataset
+from ..datasets import DATASETS
+from ..metrics.evaluate import evaluate
+from ..model import Model
+from ..models import x_shape
+from ..models.convs import use_fast_convs
+from ..models.tuning import use_inplace_acts
+from ..objectives import critic_loss, vae_loss
+from ..result import machine
 from .trainer import Trainer
 
 
@@ -28,7 +27,7 @@ def reference_step(m: Model, opt_critic: torch.optim.Optimizer | None, opt_gen: 
                    x: torch.Tensor, critic_steps: int = 1, gen_steps: int = 1, separate_passes: bool = True,
                    same_draws: bool = True) -> dict[str, torch.Tensor]:
     """One batch of training written the straightforward way: the yardstick of `svae bench` and of the
-    equality test of the fast step (tests/test_speed.py).
+    equality test of the fast step (tests/test_training_speed.py).
 
     Autograd everywhere (E and G build graphs in the critic update too), fresh forwards for every update,
     the critic's weight gradients computed in the encoder+decoder update (and thrown away), and with
@@ -109,21 +108,6 @@ def synthetic_data(cfg: Config, n_train: int, n_test: int, seed: int = 0) -> Dat
     shape = x_shape(cfg.model.arch)
     return Dataset(cfg.data.name, torch.randint(0, 256, (n_train, *shape), generator=g, dtype=torch.uint8),
                    torch.randint(0, 256, (n_test, *shape), generator=g, dtype=torch.uint8))
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU model (/proc/cpuinfo), threads, torch version, GPU name, date: what a figure was measured on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    info = {"cpu": cpu, "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "date": datetime.date.today().isoformat()}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
 
 
 def _peak_mb(device: torch.device) -> float:
@@ -218,7 +202,7 @@ def bench(cfg: Config, steps: int = 10, warmup: int = 2, reference: bool = True,
         out.update({"reference_imgs_per_s": None, "ratio": None})
     if eval_n:
         out.update(_eval_cost(model, data, cfg, eval_n, step_s))
-    out["machine"] = machine_info()
+    out["machine"] = machine()
     return out
 
 
@@ -234,6 +218,11 @@ def _eval_cost(model: Model, data: Dataset, cfg: Config, n: int, step_s: float) 
     return {"eval_n": n, "eval_seconds": seconds, "eval_seconds_per_10k": per_10k,
             "eval_share_of_run": per_10k / (per_10k + train_s),
             "eval_scored_with": scores.get("is_classifier") or "no classifier at hand (sampling, reconstruction, MSE)"}
+
+
+def cpu_name(m: dict[str, Any]) -> str:
+    """The CPU model of a bench's `machine` (before the shared helper, `cpu` held the model name itself)."""
+    return m.get("cpu_model") or m["cpu"]
 
 
 def format_result(r: dict[str, Any]) -> str:
@@ -253,6 +242,6 @@ def format_result(r: dict[str, Any]) -> str:
         lines.append(f"  evaluation: {r['eval_seconds']:.1f} s for {r['eval_n']} images, "
                      f"{r['eval_seconds_per_10k']:.0f} s per 10,000 ({100 * r['eval_share_of_run']:.1f}% of a full run)")
     m = r["machine"]
-    lines.append(f"  machine: {m['cpu']}, {m['threads']} thread(s), torch {m['torch']}, {m['date']}"
+    lines.append(f"  machine: {cpu_name(m)}, {m['threads']} thread(s), torch {m['torch']}, {m['date']}"
                  + (f", {m['gpu']}" if "gpu" in m else ""))
     return "\n".join(lines)

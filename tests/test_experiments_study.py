@@ -7,7 +7,7 @@ import pytest
 
 from svae.cli import _config_from_args, _parser, main
 from svae.config import ConfigError
-from svae.study import Study, run_study, train_command
+from svae.experiments.study import Study, run_study, train_command
 
 TINY = {"train.steps": 4, "data.n_train": 64, "data.n_test": 32, "model.hidden": 16, "train.batch_size": 16,
         "train.log_every": 2, "train.eval_samples": 200, "train.probe_every": 2, "train.probe_samples": 100}
@@ -48,7 +48,7 @@ def test_lams_per_preset_leave_the_others_at_their_own(tmp_path):
 def test_the_lams_filter_runs_only_those_lambdas(tmp_path, monkeypatch, capsys):
     path = write(tmp_path, lams={"toy-svae-r": [0.1, 1]})
     started = []
-    monkeypatch.setattr("svae.study.subprocess.Popen", lambda cmd, **kw: started.append(cmd) or _Done())
+    monkeypatch.setattr("svae.experiments.study.subprocess.Popen", lambda cmd, **kw: started.append(cmd) or _Done())
     rows = run_study(Study.load(path), tmp_path / "out", lams=[0.1], log=lambda m: None)
     assert [(r["preset"], r["lam"]) for r in rows] == [("toy-svae-r", 0.1)] and len(started) == 1
     assert main(["study", "list", str(path), "--lams", "0.5"]) != 0
@@ -121,7 +121,7 @@ def test_a_study_runs_resumes_and_summarises(tmp_path, monkeypatch, capsys):
 
 
 def test_a_failed_run_is_named_and_makes_the_exit_status_one(tmp_path, monkeypatch, capsys):
-    import svae.study as st
+    import svae.experiments.study as st
 
     class Failed:
         returncode = 3
@@ -146,7 +146,7 @@ def test_only_names_variants_and_presets_of_the_study(tmp_path, capsys):
 
 
 def test_a_preset_filter_trains_only_that_preset(tmp_path, monkeypatch):
-    import svae.study as st
+    import svae.experiments.study as st
 
     started = []
 
@@ -202,7 +202,7 @@ def test_records_keep_finished_runs_without_checkpoints_and_restore_them_elsewhe
     import copy
 
     from svae.run import prepare
-    from svae.study import keep_records, restore_records
+    from svae.experiments.study import keep_records, restore_records
 
     study = Study.load(write(tmp_path))
     first = study.runs(tmp_path / "machine1")

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from .errors import DivergenceError, Interrupted  # noqa: F401  (defined apart from torch, for the command line)
+from ..errors import DivergenceError, Interrupted  # noqa: F401  (defined apart from torch, for the command line)
 
 
 class StopSignals:

@@ -17,13 +17,13 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .averaging import WeightAverage
-from .config import Config, ConfigError
+from ..config import Config, ConfigError
 from .distributed import World
-from .data import Dataset, to_model
+from ..data import Dataset, to_model
 from .guard import DivergenceError, FiniteWatch, Interrupted, StopSignals
-from .model import Model
-from .models.tuning import split_batch
-from .objectives import reparameterise
+from ..model import Model
+from ..models.tuning import split_batch
+from ..objectives import reparameterise
 from .runstate import RunState
 from .speed import Speed
 
@@ -39,7 +39,7 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 class Trainer(RunState):
     """Trains a Model on a Dataset; the run directory (if given) receives metrics and checkpoints.
 
-    Under torchrun (svae/distributed.py) each rank trains on its own slice of every global batch, with one
+    Under torchrun (svae/training/distributed.py) each rank trains on its own slice of every global batch, with one
     DistributedDataParallel wrapper per network; pass run_dir on rank 0 only.
     """
 
@@ -170,11 +170,11 @@ class Trainer(RunState):
         With train.reuse_forward the last critic update and the first encoder+decoder update share one draw of
         z and one forward E(x), G(z): the critic trains on detached copies, and the generator update backpropagates
         through the same graph after the critic has moved (the critic is re-run on it with its new weights).
-        Each update computes exactly the losses and gradients it did with two draws (tests/test_speed.py);
+        Each update computes exactly the losses and gradients it did with two draws (tests/test_training_speed.py);
         what changes is that both updates see the same z and noise, and E's and G's BatchNorm running averages
         move once for that forward instead of twice.
         """
-        if self.world.distributed:  # per-rank draws that a resumed run repeats (svae/distributed.py)
+        if self.world.distributed:  # per-rank draws that a resumed run repeats (svae/training/distributed.py)
             torch.manual_seed(self.world.step_seed(self.t.seed, self.step))
         out: dict[str, torch.Tensor] = {}
         pair = None

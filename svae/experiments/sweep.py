@@ -7,14 +7,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import Config
-from .data import load_dataset, to_model, to_unit
-from .model import Model
-from .progress import bar
-from .result import EvalResult
-from .run import absolute_paths, train
-from .trainer import DivergenceError
-from . import viz
+from ..config import Config
+from ..data import load_dataset, to_model, to_unit
+from ..model import Model
+from ..progress import bar
+from ..result import EvalResult
+from ..run import absolute_paths, train
+from ..errors import DivergenceError
+from .. import viz
 
 
 def lam_dir(lam: float) -> str:

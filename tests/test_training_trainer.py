@@ -4,7 +4,7 @@ import torch
 
 from svae.data import load_dataset
 from svae.model import Model
-from svae.trainer import DivergenceError, Trainer
+from svae.training.trainer import DivergenceError, Trainer
 
 from helpers import tiny_toy
 

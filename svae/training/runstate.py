@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from . import __version__
-from .atomic import WriteError, write_text
-from .checkpoint import (CheckpointError, find_checkpoint, load_checkpoint, load_networks, rng_state, save_checkpoint,
+from .. import __version__
+from ..atomic import WriteError, write_text
+from ..checkpoint import (CheckpointError, find_checkpoint, load_checkpoint, load_networks, rng_state, save_checkpoint,
                          set_rng_state)
 from .guard import DivergenceError
 from .tracking import MetricsSink

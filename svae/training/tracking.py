@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .config import Config, ConfigError
+from ..config import Config, ConfigError
 
 LOG_DIR = "tensorboard"  # inside the run directory
 PICTURES = ("samples.png", "reconstructions.png", "toy.png")  # what run.draw writes

@@ -7,11 +7,11 @@ import torch
 
 from svae.config import ConfigError, validate
 from svae.data import load_dataset
-from svae.evaluate import Probe
+from svae.metrics.evaluate import Probe
 from svae.model import Model
 from svae.presets import get_preset
 from svae.run import train
-from svae.trainer import Trainer
+from svae.training.trainer import Trainer
 from svae.viz import read_metrics
 
 from helpers import tiny_toy

@@ -8,10 +8,10 @@ import torch
 from svae.cli import main
 from svae.data import load_dataset
 from svae.model import Model
-from svae.trainer import Trainer
+from svae.training.trainer import Trainer
 
 from helpers import tiny_toy
-from test_speed import image_cfg, image_data
+from test_training_speed import image_cfg, image_data
 
 KEYS = {"imgs_per_s", "reference_imgs_per_s", "ratio", "gflops_per_s", "peak_mem_mb", "critic_s", "gen_s",
         "gflop_per_step", "eval_seconds_per_10k", "machine"}
@@ -73,3 +73,10 @@ def test_bf16_step_of_a_paper_network_on_cpu():
     out = tr.train_step()
     assert all(torch.isfinite(v).all() for v in out.values())
     assert all(p.dtype == torch.float32 for p in tr.model.parameters())  # autocast: fp32 weights, bf16 compute
+
+
+def test_bench_machine_is_eval_jsons_and_older_bench_files_still_read():
+    from svae.training.bench import cpu_name
+
+    assert cpu_name({"cpu": "x86_64", "cpu_model": "AMD EPYC"}) == "AMD EPYC"
+    assert cpu_name({"cpu": "AMD EPYC", "threads": 1}) == "AMD EPYC"  # docs/speed-bench.json, before result.machine

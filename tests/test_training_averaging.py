@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from svae import run
-from svae.averaging import WeightAverage
+from svae.training.averaging import WeightAverage
 from svae.config import ConfigError, validate
 from svae.data import load_dataset
 from svae.model import Model
 from svae.checkpoint import load_checkpoint
-from svae.trainer import Trainer
+from svae.training.trainer import Trainer
 
 from helpers import tiny_toy
 

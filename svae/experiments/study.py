@@ -13,10 +13,10 @@ from typing import Any
 
 import yaml
 
-from . import rundir
-from .config import Config, ConfigError, set_value, validate
-from .presets import get_preset
-from .result import EvalResult
+from .. import rundir
+from ..config import Config, ConfigError, set_value, validate
+from ..presets import get_preset
+from ..result import EvalResult
 
 
 # train keys that say where a run computes, not what: a study run on a GPU finds its CPU runs finished, and back
@@ -238,7 +238,7 @@ def draw_panels(study: Study, out: str | Path, seed: int | None = None) -> list[
     """The paper's figure layout per dataset and variant: samples of every model (a row each) at every lambda (a
     column each) in panels-samples-DATASET[-VARIANT].png, their reconstructions in panels-reconstructions-...;
     the runs of one seed (default: the study's first)."""
-    from . import viz
+    from .. import viz
 
     out, seed = Path(out), study.seeds[0] if seed is None else seed
     drawn = []
@@ -260,7 +260,7 @@ def draw_panels(study: Study, out: str | Path, seed: int | None = None) -> list[
 def summarise(study: Study, out: str | Path) -> str:
     """A markdown table (one row per variant, preset and lambda; seeds as mean ± std) from the runs' eval.json and
     learning curves, and one curves picture per preset with the variants overlaid; written to out/summary.md."""
-    from . import viz
+    from .. import viz
 
     out = Path(out)
     runs = study.runs(out)

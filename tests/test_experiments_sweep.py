@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from svae.cli import main
-from svae.sweep import lam_dir
+from svae.experiments.sweep import lam_dir
 
 TINY = ["--steps", "4", "--set", "data.n_train=64", "--set", "data.n_test=32", "--set", "model.hidden=16",
         "--set", "train.batch_size=16", "--set", "train.log_every=2", "--set", "train.eval_samples=200"]
@@ -64,7 +64,7 @@ def test_bad_sweep_input_exits_2(tmp_path, capsys, argv, message):
 @pytest.mark.slow
 def test_image_sweep_draws_grids_from_synthetic_data(tmp_path):
     from svae.presets import get_preset
-    from svae.sweep import run_sweep
+    from svae.experiments.sweep import run_sweep
     from tests.test_presets import synthetic
 
     cfgs = []
