@@ -260,3 +260,18 @@ def test_a_page_block_is_rewritten_from_the_records_alone(tmp_path):
     assert "| baseline | toy-ali | 0 | 1/1 | 2.500 | 0.1000 |" in text and "| baseline | toy-svae-r | 1 | 0/1 |" in text
     assert text.endswith("more\n<!-- study:other:start -->\nkeep\n<!-- study:other:end -->\n")
     assert (tmp_path / "docs" / "img" / "s" / "curves-toy-ali.png").is_file()
+
+
+def test_the_summary_shows_the_live_weights_beside_their_average(tmp_path):
+    from svae.experiments.study import summarise
+
+    study = Study.load(write(tmp_path))
+    runs = study.runs(tmp_path / "out")
+    _finish(runs[0])
+    _finish(runs[1])
+    (runs[1].dir / "eval.json").write_text('{"is_mean": 4.5, "mse": 0.02, "weights": "ema 0.999", '
+                                           '"live": {"is_mean": 4.0, "mse": 0.05}}')
+    table = summarise(study, tmp_path / "out")
+    assert "| IS | MSE | live IS | live MSE | best probe IS" in table
+    assert "| baseline | toy-svae-r | 1 | 1/1 | 4.500 | 0.0200 | 4.000 | 0.0500 |" in table
+    assert "| baseline | toy-ali | 0 | 1/1 | 2.500 | 0.1000 |  |  |" in table

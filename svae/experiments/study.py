@@ -269,9 +269,12 @@ def summarise(study: Study, out: str | Path) -> str:
         groups.setdefault((r.variant, r.preset, r.lam), []).append(r)
     evals = {r.dir: EvalResult.load(r.dir) for r in runs if (r.dir / "eval.json").is_file()}
     with_fid = any(_fid(e)[0] is not None for e in evals.values())
+    # runs that scored a weight average (train.ema) keep the live weights' scores beside it
+    with_live = any(e.get("live") for e in evals.values())
     lines = ["| variant | preset | λ | runs evaluated | IS | MSE | " + ("FID | " if with_fid else "") +
+             ("live IS | live MSE | " if with_live else "") +
              "best probe IS (epoch) | last probe IS | coverage H | ambiguity | steps | epochs | minutes |",
-             "|" + "---|" * (14 if with_fid else 13)]
+             "|" + "---|" * (13 + with_fid + 2 * with_live)]
     for (variant, preset, lam), cell in groups.items():
         done = [evals[r.dir] for r in cell if r.dir in evals]
         probes = [[row for row in viz.read_metrics(r.dir) if "probe_mse" in row] for r in cell]
@@ -288,6 +291,8 @@ def summarise(study: Study, out: str | Path) -> str:
         lines.append("| " + " | ".join([
             variant, preset, f"{lam:g}", f"{len(done)}/{len(cell)}", is_cell,
             _cell([e["mse"] for e in done], 4), *([fid_cell] if with_fid else []),
+            *([_cell([e["live"][k] for e in done if (e.get("live") or {}).get(k) is not None], d)
+               for k, d in (("is_mean", 3), ("mse", 4))] if with_live else []),
             ", ".join(f"{b['probe_is']:.2f} ({b['epoch']:.1f})" for b in best if b.get("probe_is") is not None),
             _cell([row["probe_is"] for row in last if row.get("probe_is") is not None], 2),
             _cell([e[k] for e in done for k in ("is_marginal_entropy", "is_marginal_entropy_indomain")
