@@ -136,6 +136,14 @@ def plan_steps(seconds: float, step_s: float, runs: int) -> int:
     return max(1, int(per_run / (step_s * (SLOWDOWN if runs > 1 else 1.0))))
 
 
+def average_for(steps: int) -> float:
+    """train.ema for a run of `steps`: 0.999 (the MNIST recipe) where the run is long enough to forget the initial
+    weights (d^steps <= e^-6), else the slowest decay that forgets them; no average under 300 steps."""
+    if steps < 300:
+        return 0.0
+    return min(0.999, round(1.0 - 6.0 / steps, 4))
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", help="folder for every result (made if missing)")
@@ -185,7 +193,7 @@ def main() -> int:
         left = a.minutes * 60 - (time.perf_counter() - start) - 20  # 20 s to summarise and pack
         steps = 2 if a.tiny else plan_steps(left / (len(GROUPS) - gi), setting["step_s"], len(runs))
         study.sets = {**base_sets, "train.device": device, "train.precision": setting["precision"],
-                      "train.steps": steps}
+                      "train.steps": steps, "train.ema": average_for(steps)}
         if a.tiny:
             study.sets.update({"train.batch_size": 4, "train.eval_samples": 32, "train.eval_splits": 2,
                                "train.probe_every": 1, "train.probe_samples": 16, "train.probe_test": 8})

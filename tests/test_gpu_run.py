@@ -76,3 +76,10 @@ def test_the_tiny_route_runs_end_to_end_on_cpu(tmp_path):
     assert len(evals) == 4 and not any("checkpoints" in n for n in names)
     assert {"bench.md", "summary.md", "study/panels-samples-celeba.png", "study/panels-reconstructions-cifar10.png"} \
         <= set(names)
+
+
+def test_the_weight_average_fits_the_steps_a_run_is_given(gpu_run):
+    assert gpu_run.average_for(2) == 0.0 and gpu_run.average_for(299) == 0.0
+    assert gpu_run.average_for(600) == 0.99 and gpu_run.average_for(100_000) == 0.999
+    for steps in (300, 1234, 6000):
+        assert gpu_run.average_for(steps) ** steps <= 0.0026  # the initial weights forgotten (e^-6)
