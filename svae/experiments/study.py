@@ -122,6 +122,14 @@ class Study:
 RECORD_FILES = ("config.yaml", "eval.json", "metrics.jsonl", "samples.png", "reconstructions.png", "toy.png")
 
 
+def _copy_record(src: Path, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in RECORD_FILES:
+        if (src / name).is_file():
+            shutil.copyfile(src / name, dest / name)
+    return dest
+
+
 def keep_records(study: Study, out: str | Path, records: str | Path) -> list[Path]:
     """Copy every finished run's light files (RECORD_FILES, no checkpoints) from the study folder `out` to
     `records` (the same tree): a study's results then outlive the machine that trained them, since a project
@@ -131,12 +139,7 @@ def keep_records(study: Study, out: str | Path, records: str | Path) -> list[Pat
     for run in study.runs(out):
         if not run.finished:
             continue
-        dest = records / run.dir.relative_to(out)
-        dest.mkdir(parents=True, exist_ok=True)
-        for name in RECORD_FILES:
-            if (run.dir / name).is_file():
-                shutil.copyfile(run.dir / name, dest / name)
-        kept.append(dest)
+        kept.append(_copy_record(run.dir, records / run.dir.relative_to(out)))
     return kept
 
 
@@ -150,10 +153,7 @@ def restore_records(study: Study, out: str | Path, records: str | Path) -> list[
     for run, kept in zip(study.runs(out), study.runs(records)):
         if run.finished or not kept.finished:
             continue
-        run.dir.mkdir(parents=True, exist_ok=True)
-        for name in RECORD_FILES:
-            if (kept.dir / name).is_file():
-                shutil.copyfile(kept.dir / name, run.dir / name)
+        _copy_record(kept.dir, run.dir)
         rundir.mark(run.dir)  # svae's own files: a run that must train again may clear them
         restored.append(run.dir)
     return restored
