@@ -92,10 +92,11 @@ class Model(nn.Module):
         return to_unit(self.reconstruct(x), self.out_range).cpu()
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, device: str = "cpu") -> "Model":
-        """The model of a run directory, with the weights of checkpoints/last.pt, in eval mode."""
+    def from_run(cls, run_dir: str | Path, device: str = "cpu", weights: str = "auto") -> "Model":
+        """The model of a run directory, with the weights of checkpoints/last.pt, in eval mode (weights: as
+        from_checkpoint)."""
         path = run_checkpoint(run_dir)
-        return cls.from_checkpoint(load_checkpoint(path, map_location=device), path, device)
+        return cls.from_checkpoint(load_checkpoint(path, map_location=device), path, device, weights)
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict, path: str | Path, device: str = "cpu", weights: str = "auto") -> "Model":

@@ -105,6 +105,8 @@ def test_run_probes_both_and_scores_the_average_with_the_live_weights_beside(tmp
         assert all(torch.equal(mine[k], v) for k, v in ckpt["ema"]["nets"][name].items())
         theirs = getattr(live, name).state_dict()
         assert all(torch.equal(theirs[k], v) for k, v in ckpt["nets"][name].items())
+    from_run = Model.from_run(out, weights="live").decoder.state_dict()
+    assert all(torch.equal(from_run[k], v) for k, v in ckpt["nets"]["decoder"].items())
     again = run.evaluate_run(out)
     assert again["mse"] == pytest.approx(result["mse"]) and again["live"]["mse"] == pytest.approx(result["live"]["mse"])
 
