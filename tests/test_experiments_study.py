@@ -271,7 +271,11 @@ def test_the_summary_shows_the_live_weights_beside_their_average(tmp_path):
     _finish(runs[1])
     (runs[1].dir / "eval.json").write_text('{"is_mean": 4.5, "mse": 0.02, "weights": "ema 0.999", '
                                            '"live": {"is_mean": 4.0, "mse": 0.05}}')
+    (runs[1].dir / "metrics.jsonl").write_text(
+        '{"step": 2, "epoch": 0.5, "probe_mse": 0.3, "probe_is": 3.5, "probe_is_ema": 1.5}\n'
+        '{"step": 4, "epoch": 1.0, "probe_mse": 0.2, "probe_is": 3.0, "probe_is_ema": 4.25}\n')
     table = summarise(study, tmp_path / "out")
     assert "| IS | MSE | live IS | live MSE | best probe IS" in table
-    assert "| baseline | toy-svae-r | 1 | 1/1 | 4.500 | 0.0200 | 4.000 | 0.0500 |" in table
+    # the probe columns follow the weights that IS scores: the average's probes
+    assert "| baseline | toy-svae-r | 1 | 1/1 | 4.500 | 0.0200 | 4.000 | 0.0500 | 4.25 (1.0) | 4.25 |" in table
     assert "| baseline | toy-ali | 0 | 1/1 | 2.500 | 0.1000 |  |  |" in table

@@ -277,7 +277,9 @@ def summarise(study: Study, out: str | Path) -> str:
              "|" + "---|" * (13 + with_fid + 2 * with_live)]
     for (variant, preset, lam), cell in groups.items():
         done = [evals[r.dir] for r in cell if r.dir in evals]
-        probes = [[row for row in viz.read_metrics(r.dir) if "probe_mse" in row] for r in cell]
+        # the probes of the weights that IS scores: the average's where the run kept one (train.ema)
+        probes = [[{**row, "probe_is": row.get("probe_is_ema", row.get("probe_is"))}
+                   for row in viz.read_metrics(r.dir) if "probe_mse" in row] for r in cell]
         best = [max(p, key=lambda row: row.get("probe_is") or 0) for p in probes if p]
         last = [p[-1] for p in probes if p]
         scores = [_is(e) for e in done]
