@@ -24,7 +24,7 @@ def _base(dataset: str) -> Config:
         # batch 100, Adam 2e-4 (0.5, 0.999), one critic step per generator step.
         # 10 epochs (6,000 steps): the budget at which docs/results.md compares the models, 20-40 minutes on a 2-core
         # CPU at one thread (0.2-0.4 s a step). ema 0.999: the result is the weight average of the last ~1,000 steps,
-        # which scored higher and far steadier than the live weights in every run of studies/mnist-results.yaml (the
+        # which scored higher and far steadier than the live weights in every run of studies/mnist-ema.yaml (the
         # live weights are scored beside it); its start is forgotten after 3,000 steps, half the budget.
         # channels_last and batch_decoder measured faster for these networks on CPU (docs/speed.md, ablation;
         # batch_decoder is slower for the CIFAR-10 and CelebA decoders, which keep it off); checkpoints every 500.
