@@ -72,7 +72,7 @@ class Trainer(RunState):
             raise ConfigError(f"train.batch_size {self.t.batch_size} x {self.world.size} process(es) is larger than "
                               f"the dataset ({n} examples)")
         self.total_steps = self.t.steps or self.t.epochs * self.steps_per_epoch
-        if self.average is not None and self.world.main and self.t.ema ** self.total_steps > 0.05:
+        if self.average is not None and self.run_dir and self.t.ema ** self.total_steps > 0.05:  # runs, not bench
             print(f"svae: warning: train.ema {self.t.ema:g} over {self.total_steps} steps: the initial weights keep "
                   f"{self.t.ema ** self.total_steps:.0%} of the final average; a decay of at most "
                   f"{1 - 3 / self.total_steps:.4g} forgets them (docs/evaluation.md)", file=sys.stderr)
