@@ -114,8 +114,10 @@ def test_run_probes_both_and_scores_the_average_with_the_live_weights_beside(tmp
 def test_a_decay_too_slow_for_the_run_warns_with_one_that_fits(capsys, tmp_path):
     make(tiny_toy(steps=12, ema=0.999), tmp_path)
     err = capsys.readouterr().err
-    assert "train.ema 0.999 over 12 steps: the initial weights keep 99% of the final average" in err
-    assert "a decay of at most 0.75 forgets them" in err
+    assert "train.ema 0.999 over 12 steps: the initial weights keep 99% of the final average; 0 (off) forgets" in err
+    make(tiny_toy(steps=40, ema=0.999), tmp_path)
+    assert "over 40 steps: the initial weights keep 96% of the final average; a decay of at most 0.925 forgets " \
+        "them" in capsys.readouterr().err
     make(tiny_toy(steps=12, ema=0.5), tmp_path)
     make(tiny_toy(steps=12, ema=0.999))  # no run: svae bench times a few steps of a long run's configuration
     assert capsys.readouterr().err == ""

@@ -73,9 +73,10 @@ class Trainer(RunState):
                               f"the dataset ({n} examples)")
         self.total_steps = self.t.steps or self.t.epochs * self.steps_per_epoch
         if self.average is not None and self.run_dir and self.t.ema ** self.total_steps > 0.05:  # runs, not bench
+            fits = f"a decay of at most {1 - 3 / self.total_steps:.4g}" if self.total_steps > 30 else "0 (off)"
             print(f"svae: warning: train.ema {self.t.ema:g} over {self.total_steps} steps: the initial weights keep "
-                  f"{self.t.ema ** self.total_steps:.0%} of the final average; a decay of at most "
-                  f"{1 - 3 / self.total_steps:.4g} forgets them (docs/evaluation.md)", file=sys.stderr)
+                  f"{self.t.ema ** self.total_steps:.0%} of the final average; {fits} forgets them "
+                  "(docs/evaluation.md)", file=sys.stderr)
         self.probe_every = self.steps_per_epoch if self.t.probe_every == -1 else self.t.probe_every
         self._order: tuple[int, torch.Tensor] | None = None
         self._rng_devices = [self.device] if self.device.type == "cuda" else []
