@@ -71,6 +71,29 @@ def test_where_a_run_computed_does_not_make_it_unfinished(tmp_path):
     assert train_command(run, device="cuda:1")[-2:] == ["--device", "cuda:1"]
 
 
+def test_finished_runs_are_scored_with_inception_not_trained_again(tmp_path, monkeypatch):
+    import copy
+
+    study = Study.load(write(tmp_path, inception=500, seeds=[0, 1]))
+    runs = study.runs(tmp_path / "out")
+    for run, images, ckpt in zip(runs, [None, 500, 200, None], [True, True, True, False]):
+        run.dir.mkdir(parents=True)
+        (run.dir / "eval.json").write_text(json.dumps({"inception_images": images} if images else {}))
+        copy.deepcopy(run.cfg).save(run.dir / "config.yaml")
+        if ckpt:
+            (run.dir / "checkpoints").mkdir()
+            (run.dir / "checkpoints" / "last.pt").write_bytes(b"")
+    started = []
+    monkeypatch.setattr("svae.experiments.study.subprocess.Popen", lambda cmd, **kw: started.append(cmd) or _Done())
+    rows = run_study(study, tmp_path / "out", data_dir=str(tmp_path), log=lambda m: None)
+    # no eval.json score and another number of images are scored; the same number, or no checkpoint (a run
+    # restored from records), are left as they are; nothing trains
+    assert [c[3:6] for c in started] == [["eval", str(runs[0].dir), "--inception"], ["eval", str(runs[2].dir),
+                                                                                      "--inception"]]
+    assert all(c[6] == "500" and c[-2:] == ["--data-dir", str(tmp_path.resolve())] for c in started)
+    assert [r["status"] for r in rows] == ["done before, scored", "done before", "done before, scored", "done before"]
+
+
 class _Done:
     returncode = 0
 
@@ -85,6 +108,8 @@ class _Done:
     ({"variants": {"bad": {"train.lr": "fast"}}}, "train.lr: expected float"),
     ({"colour": "red"}, "unknown study field"),
     ({"presets": ["toy-nope"]}, "unknown preset"),
+    ({"inception": -1}, "inception is a number of images"),
+    ({"inception": "all"}, "inception is a number of images"),
 ])
 def test_a_bad_study_is_refused_before_anything_runs(tmp_path, fields, message):
     with pytest.raises(ConfigError, match=message):

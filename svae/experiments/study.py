@@ -56,7 +56,10 @@ class Study:
     sets: keys every run shares (the budget, threads); variants: name -> keys that differ from the shared ones.
     One factor at a time against a baseline is a variant per factor beside an empty "baseline" variant.
     lams: one list for every preset, or a mapping preset -> list (presets it does not name keep their own lambda),
-    so that a lambda sweep of sVAE-r and ALICE and the lambda-free ALI and sVAE share one study folder."""
+    so that a lambda sweep of sVAE-r and ALICE and the lambda-free ALI and sVAE share one study folder.
+    inception: images behind the Inception-v3 FID/KID of every finished run (CIFAR-10, CelebA), scored after
+    training by `svae eval RUN --inception N` where eval.json has another number: an evaluation setting, so a run
+    that finished without it is scored, not trained again (0: the runs' own train.eval_inception)."""
     name: str
     presets: list[str]
     variants: dict[str, dict[str, Any]] = field(default_factory=lambda: {"baseline": {}})
@@ -65,6 +68,7 @@ class Study:
     sets: dict[str, Any] = field(default_factory=dict)
     title: str = ""
     why: str = ""
+    inception: int = 0
 
     @classmethod
     def load(cls, path: str | Path) -> "Study":
@@ -89,6 +93,9 @@ class Study:
         if lams is not None and not all(isinstance(v, list) for v in (lams.values() if isinstance(lams, dict)
                                                                        else [lams])):
             raise ConfigError(f"{path}: lams is a list of numbers, or a mapping preset -> list of numbers")
+        n = d.get("inception", 0)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ConfigError(f"{path}: inception is a number of images (0 or more), got {n!r}")
         study = cls(**d)
         study.runs(Path("."))  # every configuration is validated before anything runs
         return study
@@ -176,35 +183,61 @@ def train_command(run: Run, data_dir: str | None = None, device: str | None = No
     return cmd
 
 
+def eval_command(run: Run, inception: int, data_dir: str | None = None, device: str | None = None) -> list[str]:
+    """The `svae eval` command line that scores a finished run's Inception-v3 FID/KID on `inception` images."""
+    cmd = [sys.executable, "-m", "svae", "eval", str(run.dir), "--inception", str(inception)]
+    if data_dir:
+        cmd += ["--data-dir", str(Path(data_dir).resolve())]
+    return cmd + (["--device", device] if device else [])
+
+
+def needs_inception(run: Run, inception: int) -> bool:
+    """Whether a finished run's eval.json lacks the study's Inception-v3 scores (another number of images, or
+    none). A run restored from records has no checkpoint to score; it keeps what its record says."""
+    if not inception or not run.finished or not (run.dir / "checkpoints" / "last.pt").is_file():
+        return False
+    return EvalResult.load(run.dir / "eval.json").get("inception_images") != inception
+
+
+def _pool(work: list[tuple[Run, list[str], str]], jobs: int, logs: Path, log, what: str) -> dict[Path, str]:
+    """Run each (run, command, done-label) as its own process, `jobs` at a time, output appended to the run's log
+    in `logs`; returns run dir -> the label, or why it failed. A failure does not stop the others."""
+    pending, running, status = list(work), {}, {}
+    while pending or running:
+        while pending and len(running) < jobs:
+            run, cmd, label = pending.pop(0)
+            log(f"{what} {run.dir} ({len(pending)} waiting)")
+            name = str(run.dir.relative_to(logs.parent)).replace("/", "__")
+            with open(logs / f"{name}.log", "a") as f:
+                running[run.dir] = (subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT), label)
+        time.sleep(1)
+        for d, (p, label) in list(running.items()):
+            if p.poll() is not None:
+                status[d] = label if p.returncode == 0 else f"failed (exit {p.returncode}, see {logs})"
+                del running[d]
+    return status
+
+
 def run_study(study: Study, out: str | Path, jobs: int = 1, data_dir: str | None = None,
               only: list[str] | None = None, log=print, presets: list[str] | None = None,
               seeds: list[int] | None = None, lams: list[float] | None = None,
               device: str | None = None) -> list[dict[str, Any]]:
     """Train every unfinished run (of the `only` variants, `presets`, `seeds` and `lams`, when given; on `device`
     when given), `jobs` processes at a time (each its own `svae train --resume auto`, so a stopped study continues
-    where it was); returns one status row per run. A failed run does not stop the others."""
+    where it was), then score the study's Inception-v3 images where a finished run lacks them; returns one status
+    row per run. A failed run does not stop the others."""
     out = Path(out)
     todo = [r for r in study.runs(out) if (only is None or r.variant in only)
             and (presets is None or r.preset in presets) and (seeds is None or r.seed in seeds)
             and (lams is None or r.lam in lams)]
     status = {r.dir: "done before" for r in todo if r.finished}
-    pending = [r for r in todo if r.dir not in status]
-    running: dict[Path, subprocess.Popen] = {}
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    while pending or running:
-        while pending and len(running) < jobs:
-            run = pending.pop(0)
-            log(f"study {study.name}: training {run.dir} ({len(pending)} waiting)")
-            name = str(run.dir.relative_to(out)).replace("/", "__")
-            with open(logs / f"{name}.log", "a") as f:
-                running[run.dir] = subprocess.Popen(train_command(run, data_dir, device), stdout=f,
-                                                    stderr=subprocess.STDOUT)
-        time.sleep(1)
-        for d, p in list(running.items()):
-            if p.poll() is not None:
-                status[d] = "trained" if p.returncode == 0 else f"failed (exit {p.returncode}, see {logs})"
-                del running[d]
+    status.update(_pool([(r, train_command(r, data_dir, device), "trained") for r in todo if r.dir not in status],
+                        jobs, logs, log, f"study {study.name}: training"))
+    scoring = [(r, eval_command(r, study.inception, data_dir, device), status[r.dir] + ", scored")
+               for r in todo if needs_inception(r, study.inception)]
+    status.update(_pool(scoring, jobs, logs, log, f"study {study.name}: Inception-v3 on {study.inception} images of"))
     return [{"variant": r.variant, "preset": r.preset, "lam": r.lam, "seed": r.seed, "run_dir": str(r.dir),
              "status": status[r.dir]} for r in todo]
 
