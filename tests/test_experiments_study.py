@@ -304,3 +304,20 @@ def test_the_summary_shows_the_live_weights_beside_their_average(tmp_path):
     # the probe columns follow the weights that IS scores: the average's probes
     assert "| baseline | toy-svae-r | 1 | 1/1 | 4.500 | 0.0200 | 4.000 | 0.0500 | 4.25 (1.0) | 4.25 |" in table
     assert "| baseline | toy-ali | 0 | 1/1 | 2.500 | 0.1000 |  |  |" in table
+
+
+def test_the_summary_shows_fid_and_kid_with_their_floor_and_drops_scores_no_run_has(tmp_path):
+    from svae.experiments.study import summarise
+
+    study = Study.load(write(tmp_path))
+    runs = study.runs(tmp_path / "out")
+    for run, fid in zip(runs, (80.5, 60.25)):
+        _finish(run)
+        (run.dir / "eval.json").write_text(json.dumps({"is_mean": None, "mse": 0.1, "fid": fid, "kid_mean": 0.05,
+                                                       "fid_real_halves": 12.5, "inception_images": 1000,
+                                                       "steps": 300, "seconds": 600}))
+    table = summarise(study, tmp_path / "out")
+    # no run has an IS, a probe IS, coverage or ambiguity: those columns go; MSE, FID, KID and the budget stay
+    assert "| variant | preset | λ | runs evaluated | MSE | FID | KID | steps | epochs | minutes |" in table
+    assert "| baseline | toy-svae-r | 1 | 1/1 | 0.1000 | 60.25 | 0.0500 | 300 | 1.0 | 10.0 |" in table
+    assert "give FID 12.50 at N = 1,000" in table

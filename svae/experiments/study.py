@@ -304,10 +304,11 @@ def summarise(study: Study, out: str | Path) -> str:
     with_fid = any(_fid(e)[0] is not None for e in evals.values())
     # runs that scored a weight average (train.ema) keep the live weights' scores beside it
     with_live = any(e.get("live") for e in evals.values())
-    lines = ["| variant | preset | λ | runs evaluated | IS | MSE | " + ("FID | " if with_fid else "") +
-             ("live IS | live MSE | " if with_live else "") +
-             "best probe IS (epoch) | last probe IS | coverage H | ambiguity | steps | epochs | minutes |",
-             "|" + "---|" * (13 + with_fid + 2 * with_live)]
+    with_kid = any(e.get("kid_mean") is not None for e in evals.values())
+    header = ["variant", "preset", "λ", "runs evaluated", "IS", "MSE", *(["FID"] if with_fid else []),
+              *(["KID"] if with_kid else []), *(["live IS", "live MSE"] if with_live else []),
+              "best probe IS (epoch)", "last probe IS", "coverage H", "ambiguity", "steps", "epochs", "minutes"]
+    rows = []
     for (variant, preset, lam), cell in groups.items():
         done = [evals[r.dir] for r in cell if r.dir in evals]
         # the probes of the weights that IS scores: the average's where the run kept one (train.ema)
@@ -323,9 +324,10 @@ def summarise(study: Study, out: str | Path) -> str:
         fid_cell = _cell([v for v, _ in fids if v is not None], 2)
         if fid_cell and any(kind == "in-domain" for v, kind in fids if v is not None):
             fid_cell += " (in-domain)"
-        lines.append("| " + " | ".join([
+        rows.append([
             variant, preset, f"{lam:g}", f"{len(done)}/{len(cell)}", is_cell,
             _cell([e["mse"] for e in done], 4), *([fid_cell] if with_fid else []),
+            *([_cell([e["kid_mean"] for e in done if e.get("kid_mean") is not None], 4)] if with_kid else []),
             *([_cell([e["live"][k] for e in done if (e.get("live") or {}).get(k) is not None], d)
                for k, d in (("is_mean", 3), ("mse", 4))] if with_live else []),
             ", ".join(f"{b['probe_is']:.2f} ({b['epoch']:.1f})" for b in best if b.get("probe_is") is not None),
@@ -336,7 +338,17 @@ def summarise(study: Study, out: str | Path) -> str:
                    if e.get(k) is not None], 3),
             _cell([float(e["steps"]) for e in done if "steps" in e], 0),
             _cell([row["epoch"] for row in last], 1),
-            _cell([e["seconds"] / 60 for e in done if "seconds" in e], 1)]) + " |")
+            _cell([e["seconds"] / 60 for e in done if "seconds" in e], 1)])
+    # a score no run has (IS where no classifier scores CelebA, the probes' IS there) is a column of blanks: left out
+    keep = [i for i in range(len(header)) if i < 4 or any(row[i] for row in rows)]
+    lines = ["| " + " | ".join(header[i] for i in keep) + " |", "|" + "---|" * len(keep)]
+    lines += ["| " + " | ".join(row[i] for i in keep) + " |" for row in rows]
+    floors = sorted({(e["inception_images"], e["fid_real_halves"]) for e in evals.values()
+                     if e.get("fid_real_halves") is not None and e.get("inception_images")})
+    if floors:
+        lines += ["", "FID and KID: Inception-v3 pool3 features of N samples against N test images. Two halves of "
+                  "the test images against each other (N/2 a side) give FID " +
+                  ", ".join(f"{fl:.2f} at N = {n:,}" for n, fl in floors) + ": what sampling alone adds."]
     for preset in study.presets:
         mine = [r for r in runs if r.preset == preset and (r.dir / "metrics.jsonl").is_file()]
         if mine:
