@@ -85,6 +85,7 @@ def test_finished_runs_are_scored_with_inception_not_trained_again(tmp_path, mon
             (run.dir / "checkpoints" / "last.pt").write_bytes(b"")
     started = []
     monkeypatch.setattr("svae.experiments.study.subprocess.Popen", lambda cmd, **kw: started.append(cmd) or _Done())
+    monkeypatch.setattr("svae.metrics.inception.find_weights", lambda: None)  # as if the weights were installed
     rows = run_study(study, tmp_path / "out", data_dir=str(tmp_path), log=lambda m: None)
     # no eval.json score and another number of images are scored; the same number, or no checkpoint (a run
     # restored from records), are left as they are; nothing trains
@@ -92,6 +93,19 @@ def test_finished_runs_are_scored_with_inception_not_trained_again(tmp_path, mon
                                                                                       "--inception"]]
     assert all(c[6] == "500" and c[-2:] == ["--data-dir", str(tmp_path.resolve())] for c in started)
     assert [r["status"] for r in rows] == ["done before, scored", "done before", "done before, scored", "done before"]
+
+    # without weights nothing is started, and the runs say why they have no FID
+    from svae.metrics.classifier import MetricError
+
+    def missing():
+        raise MetricError("no Inception-v3 weights; looked in ...")
+
+    monkeypatch.setattr("svae.metrics.inception.find_weights", missing)
+    started.clear()
+    said = []
+    rows = run_study(study, tmp_path / "out", log=said.append)
+    assert started == [] and "2 run(s) not scored with Inception-v3: no Inception-v3 weights" in said[-1]
+    assert rows[0]["status"] == "done before, not scored (no Inception-v3 weights)"
 
 
 class _Done:

@@ -237,6 +237,16 @@ def run_study(study: Study, out: str | Path, jobs: int = 1, data_dir: str | None
                         jobs, logs, log, f"study {study.name}: training"))
     scoring = [(r, eval_command(r, study.inception, data_dir, device), status[r.dir] + ", scored")
                for r in todo if needs_inception(r, study.inception)]
+    if scoring:
+        from ..metrics.classifier import MetricError
+        from ..metrics.inception import find_weights
+
+        try:
+            find_weights()  # once here, rather than an evaluation per run that writes "no weights" and exits 0
+        except MetricError as e:
+            log(f"study {study.name}: {len(scoring)} run(s) not scored with Inception-v3: {e}")
+            status.update({r.dir: status[r.dir] + ", not scored (no Inception-v3 weights)" for r, _, _ in scoring})
+            scoring = []
     status.update(_pool(scoring, jobs, logs, log, f"study {study.name}: Inception-v3 on {study.inception} images of"))
     return [{"variant": r.variant, "preset": r.preset, "lam": r.lam, "seed": r.seed, "run_dir": str(r.dir),
              "status": status[r.dir]} for r in todo]
