@@ -25,8 +25,8 @@ PAGES = [ROOT / "docs" / "recipe.md", ROOT / "docs" / "results.md"]
 
 
 def block(study: Study, out: Path, root: Path = ROOT) -> str:
-    """The study's table, its curves per preset and its panels (samples and reconstructions of every model and
-    lambda side by side), as markdown; the pictures are copied to docs/img/<study>/."""
+    """The study's table, its curves per preset, its IS-versus-MSE fronts and its panels (samples and
+    reconstructions of every model and lambda side by side), as markdown; the pictures go to docs/img/<study>/."""
     table = summarise(study, out).split("\n", 3)[3].strip()  # drop the title and the why: the page has its own
     img = root / "docs" / "img" / study.name
     if img.exists():
@@ -39,7 +39,7 @@ def block(study: Study, out: Path, root: Path = ROOT) -> str:
         if (out / f"curves-{preset}.png").is_file():
             shutil.copy(out / f"curves-{preset}.png", img / f"curves-{preset}.png")
             parts.append(f"![{preset} learning curves](img/{study.name}/curves-{preset}.png)\n")
-    for picture in sorted(out.glob("panels-*.png")):
+    for picture in sorted(out.glob("front-*.png")) + sorted(out.glob("panels-*.png")):
         shutil.copy(picture, img / picture.name)
         parts.append(f"![{picture.stem}](img/{study.name}/{picture.name})\n")
     return "\n".join(parts).strip() + "\n"

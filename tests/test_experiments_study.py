@@ -335,3 +335,19 @@ def test_the_summary_shows_fid_and_kid_with_their_floor_and_drops_scores_no_run_
     assert "| variant | preset | λ | runs evaluated | MSE | FID | KID | steps | epochs | minutes |" in table
     assert "| baseline | toy-svae-r | 1 | 1/1 | 0.1000 | 60.25 | 0.0500 | 300 | 1.0 | 10.0 |" in table
     assert "give FID 12.50 at N = 1,000" in table
+
+
+def test_the_front_is_drawn_from_every_seed_and_only_where_runs_have_an_is(tmp_path):
+    from svae.experiments.study import draw_fronts, summarise
+
+    study = Study.load(write(tmp_path, lams={"toy-svae-r": [0.1, 1]}, seeds=[0, 1]))
+    runs = study.runs(tmp_path / "out")
+    for r in runs:
+        _finish(r)
+    assert draw_fronts(study, tmp_path / "out") == [tmp_path / "out" / "front-toy.png"]
+    summarise(study, tmp_path / "out")
+    assert (tmp_path / "out" / "front-toy.png").stat().st_size > 1000
+    for r in runs:  # no IS anywhere (as CelebA): no front, and no empty picture
+        (r.dir / "eval.json").write_text('{"is_mean": null, "mse": 0.1}')
+    (tmp_path / "out" / "front-toy.png").unlink()
+    assert draw_fronts(study, tmp_path / "out") == [] and not (tmp_path / "out" / "front-toy.png").exists()

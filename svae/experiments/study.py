@@ -300,6 +300,57 @@ def draw_panels(study: Study, out: str | Path, seed: int | None = None) -> list[
     return drawn
 
 
+def draw_fronts(study: Study, out: str | Path) -> list[Path]:
+    """The IS-versus-MSE front per dataset and variant, from every seed: one line per preset through its lambdas
+    (mean over seeds, bars one standard deviation where there are several), lambda-free presets as one point, in
+    front-DATASET[-VARIANT].png. Datasets whose runs have no IS (CelebA) get none."""
+    from .. import viz
+
+    out, drawn = Path(out), []
+    for variant in study.variants:
+        mine = [r for r in study.runs(out) if r.variant == variant and (r.dir / "eval.json").is_file()]
+        for dataset in dict.fromkeys(r.cfg.data.name for r in mine):
+            plt = viz._plt()
+            fig, ax = plt.subplots(figsize=(6.0, 4.4))
+            kinds = set()
+            for i, preset in enumerate(dict.fromkeys(r.preset for r in mine if r.cfg.data.name == dataset)):
+                pts = []
+                for lam in dict.fromkeys(r.lam for r in mine if r.preset == preset):
+                    evs = [EvalResult.load(r.dir) for r in mine if r.preset == preset and r.lam == lam]
+                    scored = [(e.mse, *_is(e)) for e in evs if e.mse is not None and _is(e)[0] is not None]
+                    if scored:
+                        mse, score, kind = zip(*scored)
+                        kinds.update(kind)
+                        sd = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
+                        pts.append((lam, statistics.mean(mse), statistics.mean(score), sd(mse), sd(score), len(mse)))
+                if not pts:
+                    continue
+                pts.sort()
+                _, m, sc, dm, ds, n = zip(*pts)
+                ax.errorbar(m, sc, xerr=dm, yerr=ds, fmt="o-", color=f"C{i % 10}", ms=5, capsize=3, label=preset)
+                for lam, mx, sy, *_, k in pts:
+                    ax.annotate(f"λ={lam:g}" + (f" ({k} seeds)" if k > 1 else ""), (mx, sy), textcoords="offset points",
+                                xytext=(4, 4), fontsize=7)
+            if not ax.lines:
+                plt.close(fig)
+                continue
+            xs = [x for line in ax.get_lines() for x in line.get_xdata()]
+            if min(xs) > 0 and max(xs) / min(xs) > 10:
+                from matplotlib.ticker import NullFormatter
+
+                ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())  # the minor labels of a log axis overlap
+            ax.set_xlabel("test MSE per pixel on [-1, 1] (lower is better)")
+            ax.set_ylabel(("in-domain IS" if kinds == {"in-domain"} else "IS") + " (higher is better)")
+            ax.set_title(f"{dataset}: sample quality against reconstruction error ({variant})", fontsize=9)
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=8)
+            fig.tight_layout()
+            suffix = dataset if len(study.variants) == 1 else f"{dataset}-{variant}"
+            drawn.append(viz.save_figure(fig, out / f"front-{suffix}.png"))
+    return drawn
+
+
 def summarise(study: Study, out: str | Path) -> str:
     """A markdown table (one row per variant, preset and lambda; seeds as mean ± std) from the runs' eval.json and
     learning curves, and one curves picture per preset with the variants overlaid; written to out/summary.md."""
@@ -365,6 +416,7 @@ def summarise(study: Study, out: str | Path) -> str:
             labels = [f"{r.variant} λ={r.lam:g} s{r.seed}" for r in mine]
             viz.curves([r.dir for r in mine], out / f"curves-{preset}.png", labels)
     draw_panels(study, out)
+    draw_fronts(study, out)
     text = f"# {study.title or study.name}\n\n{study.why}\n\n" + "\n".join(lines) + "\n"
     (out / "summary.md").write_text(text)
     return text
