@@ -2,6 +2,7 @@
 import json
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -351,3 +352,11 @@ def test_the_front_is_drawn_from_every_seed_and_only_where_runs_have_an_is(tmp_p
         (r.dir / "eval.json").write_text('{"is_mean": null, "mse": 0.1}')
     (tmp_path / "out" / "front-toy.png").unlink()
     assert draw_fronts(study, tmp_path / "out") == [] and not (tmp_path / "out" / "front-toy.png").exists()
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "studies").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_study_of_the_repository_loads(path):
+    # the pages name these files' commands: a renamed key or preset must fail here, not on a long run
+    study = Study.load(path)
+    assert study.runs(path.parent) and study.name == path.stem
