@@ -14,6 +14,7 @@ from .errors import DivergenceError, Interrupted, SvaeError, UsageError, one_lin
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 1
+EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE's number on Linux and macOS
 DATA_DEFAULT = "default: $SVAE_DATA, else ~/.cache/svae/data"
 MAX_SAMPLES = 100_000_000  # `svae sample --n`: beyond any use, and caught before memory is
 
@@ -284,6 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     except DivergenceError as e:  # not bad input: the training itself failed
         print(f"svae: error: {one_line(e)}", file=sys.stderr)
         return EXIT_DIVERGED
+    except BrokenPipeError:  # the reader of our output left (`svae presets | head -1`): its choice, not our error
+        # Python would flush stdout again at exit and print a second traceback; point it at devnull (Python docs,
+        # "Note on SIGPIPE"), and exit as a shell reports a process a closed pipe stopped (128 + SIGPIPE).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except OSError as e:  # a write outside the atomic helper, or a folder that cannot be made
         print(f"svae: error: {one_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT

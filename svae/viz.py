@@ -30,6 +30,21 @@ def save_figure(fig, path: str | Path) -> Path:
         _plt().close(fig)
 
 
+def front_axes(ax, xlabel: str, ylabel: str, title: str) -> None:
+    """The finish of a score-against-MSE front: a log MSE axis where lambda moves it by decades (a narrow range
+    reads better linear), labels, grid, legend."""
+    xs = [x for line in ax.get_lines() for x in line.get_xdata()]
+    if xs and min(xs) > 0 and max(xs) / min(xs) > 10:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(_plt().NullFormatter())  # the minor labels of a short log range overlap
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.figure.tight_layout()
+
+
 def toy_figure(x_test: torch.Tensor, y_test: torch.Tensor, samples: torch.Tensor, x_rec: torch.Tensor,
                z_test: torch.Tensor, path: str | Path, title: str = "") -> Path:
     """Four panels: data, samples, reconstructions (a line from each x to G(E(x))), codes by component."""

@@ -1,5 +1,6 @@
 """The command-line contract: subcommands, files of a run directory, arrays, and exit status 2 on bad input."""
 import json
+import os
 import subprocess
 import sys
 
@@ -136,3 +137,14 @@ def test_console_script_is_installed():
     res = subprocess.run([sys.executable, "-m", "svae", "train", "--preset", "nope", "--out", "x"],
                          capture_output=True, text=True)
     assert res.returncode == 2 and "unknown preset" in res.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGPIPE exit status is POSIX")
+def test_a_reader_that_leaves_early_is_not_an_error():
+    # `svae presets | head -1`: the pipe is closed before svae writes; a closed read end makes that deterministic.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    res = subprocess.run([sys.executable, "-m", "svae", "presets"], stdout=write_end, stderr=subprocess.PIPE,
+                         text=True)
+    os.close(write_end)
+    assert res.returncode == 141 and res.stderr == ""

@@ -4,6 +4,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from svae.cli import _config_from_args, _parser, main
@@ -267,6 +268,33 @@ def test_records_keep_finished_runs_without_checkpoints_and_restore_them_elsewhe
     assert not (run.dir / "eval.json").exists()
 
 
+def test_records_keep_colour_grids_as_small_palette_pictures(tmp_path):
+    from PIL import Image
+
+    from svae.experiments.study import keep_records
+
+    study = Study.load(write(tmp_path))
+    run = study.runs(tmp_path / "runs")[0]
+    _finish(run)
+    # a colour grid with thousands of colours and fine texture, like a grid of faces; a grey one is kept as it is
+    y, x = np.mgrid[0:96, 0:96]
+    noise = np.random.default_rng(0).normal(0, 6, (96, 96, 3))
+    rgb = np.clip(np.stack([x * 2.5, y * 2.5, (x + y) * 1.2], -1) + noise, 0, 255).astype(np.uint8)
+    Image.fromarray(rgb).save(run.dir / "samples.png")
+    Image.fromarray(rgb[..., 0]).save(run.dir / "reconstructions.png")
+    kept = keep_records(study, tmp_path / "runs", tmp_path / "records")[0]
+    with Image.open(kept / "samples.png") as small:
+        assert small.mode == "P" and small.size == (96, 96)
+        assert np.abs(np.asarray(small.convert("RGB"), float) - rgb).mean() < 8  # of 0..255
+    assert (kept / "samples.png").stat().st_size < (run.dir / "samples.png").stat().st_size
+    assert (kept / "reconstructions.png").read_bytes() == (run.dir / "reconstructions.png").read_bytes()
+    assert (kept / "toy.png").read_bytes() == b"png"  # not a picture: copied as it is
+    # a smooth colour ramp, which PNG compresses better than its palette version, stays as it is
+    Image.fromarray(np.stack([x * 2.5, y * 2.5, (x + y) * 1.2], -1).astype(np.uint8)).save(run.dir / "samples.png")
+    keep_records(study, tmp_path / "runs", tmp_path / "records")
+    assert (kept / "samples.png").read_bytes() == (run.dir / "samples.png").read_bytes()
+
+
 def test_the_command_line_restores_and_records(tmp_path, capsys):
     study = Study.load(path := write(tmp_path))
     for r in study.runs(tmp_path / "records"):
@@ -352,6 +380,9 @@ def test_the_front_is_drawn_from_every_seed_and_only_where_runs_have_an_is(tmp_p
         (r.dir / "eval.json").write_text('{"is_mean": null, "mse": 0.1}')
     (tmp_path / "out" / "front-toy.png").unlink()
     assert draw_fronts(study, tmp_path / "out") == [] and not (tmp_path / "out" / "front-toy.png").exists()
+    for r, fid in zip(runs, (80.0, 70.0, 60.0, 50.0)):  # Inception FID (CelebA, CIFAR-10): the FID front only
+        (r.dir / "eval.json").write_text(json.dumps({"is_mean": None, "mse": 0.1, "fid": fid}))
+    assert draw_fronts(study, tmp_path / "out") == [tmp_path / "out" / "front-fid-toy.png"]
 
 
 @pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "studies").glob("*.yaml")),

@@ -169,19 +169,10 @@ def draw_front(out: str | Path, presets: list[str]) -> Path | None:
     if not drawn:
         plt.close(fig)
         return None
-    xs = [m for line in ax.get_lines() for m in line.get_xdata()]
-    if min(xs) > 0 and max(xs) / min(xs) > 10:  # lambda moves MSE by decades; a narrow range reads better linear
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(plt.NullFormatter())  # minor labels of a short log range overlap
-    ax.set_xlabel(f"{xlabel} (lower is better)")
-    ax.set_ylabel(f"{ylabel} (higher is better)")
     title = "sample quality against reconstruction error; labels: λ"
     if skipped:
         title += f"\nno IS for {', '.join(skipped)} (classifier missing)"
-    ax.set_title(title, fontsize=9)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    viz.front_axes(ax, f"{xlabel} (lower is better)", f"{ylabel} (higher is better)", title)
     return viz.save_figure(fig, out / "front.png")
 
 
