@@ -383,6 +383,10 @@ def test_the_front_is_drawn_from_every_seed_and_only_where_runs_have_an_is(tmp_p
     for r, fid in zip(runs, (80.0, 70.0, 60.0, 50.0)):  # Inception FID (CelebA, CIFAR-10): the FID front only
         (r.dir / "eval.json").write_text(json.dumps({"is_mean": None, "mse": 0.1, "fid": fid}))
     assert draw_fronts(study, tmp_path / "out") == [tmp_path / "out" / "front-fid-toy.png"]
+    for r in runs[1:]:  # one cell scored (a screen of one lambda-free run): a single point shows no front,
+        (r.dir / "eval.json").unlink()
+    assert draw_fronts(study, tmp_path / "out") == []
+    assert not list((tmp_path / "out").glob("front-*.png"))  # and the earlier front is gone with its runs
 
 
 @pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "studies").glob("*.yaml")),

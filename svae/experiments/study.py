@@ -333,11 +333,13 @@ def _sd(values) -> float:
 def draw_fronts(study: Study, out: str | Path) -> list[Path]:
     """Sample quality against reconstruction error per dataset and variant, from every seed: one line per preset
     through its lambdas (mean over seeds, bars one standard deviation where there are several), lambda-free presets
-    as one point. IS in front-DATASET[-VARIANT].png, FID in front-fid-DATASET[-VARIANT].png; a score that no run of
-    the dataset has (IS on CelebA, FID where nothing was scored) gets no picture."""
+    as one point. IS in front-DATASET[-VARIANT].png, FID in front-fid-DATASET[-VARIANT].png; a score that fewer than
+    two (preset, lambda) cells of the dataset have (IS on CelebA, FID where nothing was scored) gets no picture."""
     from .. import viz
 
     out, drawn = Path(out), []
+    for old in out.glob("front-*.png"):  # a front that the runs no longer give must not outlive them (pages copy all)
+        old.unlink()
     for variant in study.variants:
         mine = [r for r in study.runs(out) if r.variant == variant and (r.dir / "eval.json").is_file()]
         evals = {r.dir: EvalResult.load(r.dir) for r in mine}
@@ -346,7 +348,7 @@ def draw_fronts(study: Study, out: str | Path) -> list[Path]:
             for prefix, score, labels, better in FRONTS:
                 plt = viz._plt()
                 fig, ax = plt.subplots(figsize=(6.0, 4.4))
-                kinds = set()
+                kinds, cells = set(), 0
                 presets = dict.fromkeys(r.preset for r in mine if r.cfg.data.name == dataset)
                 for i, preset in enumerate(presets):
                     pts = []
@@ -361,13 +363,14 @@ def draw_fronts(study: Study, out: str | Path) -> list[Path]:
                     if not pts:
                         continue
                     pts.sort()
+                    cells += len(pts)
                     _, m, sc, dm, ds, n = zip(*pts)
                     ax.errorbar(m, sc, xerr=dm, yerr=ds, fmt="o-", color=f"C{i % 10}", ms=5, capsize=3,
                                 label=preset)
                     for lam, mx, sy, *_, k in pts:
                         ax.annotate(f"λ={lam:g}" + (f" ({k} seeds)" if k > 1 else ""), (mx, sy),
                                     textcoords="offset points", xytext=(4, 4), fontsize=7)
-                if not ax.lines:
+                if cells < 2:  # no point, or one: no trade-off to show
                     plt.close(fig)
                     continue
                 ylabel = " / ".join(labels[k] for k in sorted(kinds))  # a mix of scorers shows as both names
