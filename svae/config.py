@@ -102,6 +102,11 @@ class ObjectiveConfig:
     # encoder+decoder adversarial loss: each model's own (ALI's non-saturating softplus, sVAE's raw logits), or
     # probability: mean sigmoid(f(x, E(x))) - mean sigmoid(f(G(z), z)) for every adversarial model (the authors' scripts)
     gen_loss: str = "model"
+    # zero-centred gradient penalty on the critic at encoder pairs, r1 / 2 * E ||grad_(x, z) f(x, E(x))||^2 (R1 of
+    # Mescheder et al. 2018, on the joint: x and the code both); 0 off. Computed on the first critic update of every
+    # r1_every-th batch and weighted by r1_every then ("lazy", as StyleGAN2: the same penalty on average, less often)
+    r1: float = 0.0
+    r1_every: int = 1
 
 
 @dataclass
@@ -310,11 +315,11 @@ def validate(cfg: Config) -> Config:
                      ("train.batch_size", t.batch_size), ("train.lr", t.lr), ("train.critic_steps", t.critic_steps),
                      ("train.gen_steps", t.gen_steps), ("train.log_every", t.log_every),
                      ("train.eval_samples", t.eval_samples), ("train.eval_splits", t.eval_splits),
-                     ("objective.vae_sigma", o.vae_sigma)):
+                     ("objective.vae_sigma", o.vae_sigma), ("objective.r1_every", o.r1_every)):
         _positive(key, val)
     for key, val in (("model.enc_noise", m.enc_noise), ("model.dec_noise", m.dec_noise),
                      ("model.critic_x_noise", m.critic_x_noise), ("model.critic_z_noise", m.critic_z_noise),
-                     ("objective.lam", o.lam), ("objective.z_weight", o.z_weight),
+                     ("objective.lam", o.lam), ("objective.z_weight", o.z_weight), ("objective.r1", o.r1),
                      ("train.epochs", t.epochs), ("train.steps", t.steps),
                      ("train.threads", t.threads), ("train.ckpt_every", t.ckpt_every), ("data.limit", d.limit),
                      ("train.keep_ckpts", t.keep_ckpts), ("train.max_rollbacks", t.max_rollbacks)):
@@ -351,6 +356,14 @@ def validate(cfg: Config) -> Config:
     if o.estimator == "marginal" and not (o.kind == "svae_r" and o.lam > 0):
         # the likelihood terms are half of the two-critic estimate of L_xz, so they cannot be dropped
         raise ConfigError("objective.estimator 'marginal' needs objective.kind 'svae_r' with objective.lam > 0")
+    if o.r1 and not KINDS[o.kind].adversarial:
+        raise ConfigError(f"objective.r1 penalises a critic; objective.kind {o.kind!r} has none")
+    if o.r1 and o.estimator != "joint":
+        raise ConfigError("objective.r1 needs objective.estimator 'joint' (it penalises the one critic of the joint)")
+    if o.r1 and (t.compile or t.precision == "fp16"):
+        # torch.compile's graphs have no double backward; under fp16 the penalty's inner gradient is not loss-scaled
+        raise ConfigError("objective.r1 needs train.compile false and train.precision fp32 or bf16 (the penalty "
+                          "differentiates a gradient)")
     if t.eval_samples < t.eval_splits:
         raise ConfigError(f"train.eval_samples ({t.eval_samples}) must be >= train.eval_splits ({t.eval_splits})")
     if d.name == "toy" and t.batch_size > d.n_train:

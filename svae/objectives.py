@@ -39,6 +39,15 @@ def probability_generator_loss(logit_q: torch.Tensor, logit_p: torch.Tensor) -> 
     return torch.sigmoid(logit_q).mean() - torch.sigmoid(logit_p).mean()
 
 
+def r1_penalty(logit_q: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """R1 (Mescheder et al., 2018) on the joint: the mean over encoder pairs of ||grad_(x, z) f(x, E(x))||^2, with
+    a graph so that the critic's update can descend it. Zero-centred: it pulls the critic flat where the encoder's
+    pairs lie, which damps the oscillation of the game around its equilibrium instead of letting the critic's
+    logits grow without bound. `inputs` are the tensors the logits were computed from (requires_grad set)."""
+    grads = torch.autograd.grad(logit_q.sum(), inputs, create_graph=True)
+    return sum(g.float().pow(2).flatten(1).sum(1) for g in grads).mean()
+
+
 def distance(a: torch.Tensor, b: torch.Tensor, kind: str = "l2", reduction: str = "mean") -> torch.Tensor:
     """Squared (l2, Gaussian) or absolute (l1, Laplace) error: the mean over every element ("mean", lambda
     comparable across data sizes), or summed over each example's elements and averaged over the batch ("sum",

@@ -23,7 +23,7 @@ from ..data import Dataset, to_model
 from .guard import DivergenceError, FiniteWatch, Interrupted, StopSignals
 from ..model import Model
 from ..models.tuning import split_batch
-from ..objectives import reparameterise
+from ..objectives import r1_penalty, reparameterise
 from .runstate import RunState
 from .speed import Speed
 
@@ -55,6 +55,9 @@ class Trainer(RunState):
         # the weight average starts at the initial weights (a resumed run loads its own from the checkpoint)
         self.average = WeightAverage(self.model, self.t.ema) if self.t.ema else None
         self.critic_bn_apart = cfg.model.critic_bn == "apart" and model.critic is not None
+        if cfg.objective.r1 and self.world.distributed:
+            raise ConfigError("objective.r1 does not run under torchrun: DistributedDataParallel cannot differentiate "
+                              "the critic's input gradient (train on one process)")
         self.run_dir = Path(run_dir) if run_dir else None
         self.probe = probe  # learning curves: a cheap evaluation every probe_every steps (evaluate.Probe)
         self.step = 0
@@ -124,19 +127,27 @@ class Trainer(RunState):
                 x_tilde, x_rec = dec(torch.cat([z, z_hat])).chunk(2)
         return z, z_hat, x_tilde, x_rec
 
-    def critic_step(self, x: torch.Tensor, pair: tuple | None = None) -> torch.Tensor:
-        """One critic update; on `pair` (z, E(x), G(z)) from forward_pair, detached, else on a fresh draw."""
+    def critic_step(self, x: torch.Tensor, pair: tuple | None = None, r1: bool = False) -> dict[str, torch.Tensor]:
+        """One critic update; on `pair` (z, E(x), G(z)) from forward_pair, detached, else on a fresh draw.
+        r1: add objective.r1's gradient penalty at the encoder pairs (weighted by r1_every, the lazy schedule)."""
         if pair is None:
             z = self.model.sample_prior(len(x))
             with torch.no_grad(), self.speed.autocast():
                 z_hat, x_tilde = self.speed.net("encoder")(x), self.speed.net("decoder")(z)
         else:
             z, z_hat, x_tilde = pair[0], pair[1].detach(), pair[2].detach()
+        if r1:  # fresh leaves: the penalty differentiates the logits with respect to the pair itself
+            x, z_hat = x.detach().requires_grad_(True), z_hat.detach().requires_grad_(True)
         with self.speed.autocast():
             lq, lp, marginal = self._critic_logits(x, z_hat, x_tilde, z)
         loss = self.objective.critic_loss(lq, lp, marginal)
+        out = {"loss_critic": loss.detach()}
+        if r1:
+            penalty = r1_penalty(lq, (x, z_hat))
+            loss = loss + 0.5 * self.objective.r1 * self.objective.r1_every * penalty
+            out["r1"] = penalty.detach()
         self.speed.update(self.opt_critic, loss, "critic")
-        return loss.detach()
+        return out
 
     def generator_step(self, x: torch.Tensor, log: bool = False, pair: tuple | None = None) -> dict[str, torch.Tensor]:
         """One encoder+decoder update; on `pair` from forward_pair (its graph kept), else on a fresh draw."""
@@ -186,10 +197,11 @@ class Trainer(RunState):
         with self.speed.phase("critic"):  # benchmark timing (svae bench), off in training
             x = self.batch(self.step)
             if self.objective.adversarial:
+                r1 = self.objective.r1 > 0 and self.step % self.objective.r1_every == 0
                 for i in range(self.t.critic_steps):
                     if self.t.reuse_forward and i == self.t.critic_steps - 1:
                         pair = self.forward_pair(x)
-                    out["loss_critic"] = self.critic_step(x, pair)
+                    out.update(self.critic_step(x, pair, r1=r1 and i == 0))
         with self.speed.phase("gen"):
             for j in range(self.t.gen_steps):
                 out.update(self.generator_step(x, log=log and j == self.t.gen_steps - 1,
