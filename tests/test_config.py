@@ -43,10 +43,32 @@ def test_set_value_rejects_bad_keys_and_types(key, value, match):
     ("objective.z_weight", -1.0, "objective.z_weight: must be >= 0"),
     ("model.critic_norm", "layer", "model.critic_norm: 'layer' is not one of batch, none, spectral"),
     ("model.critic_dropout", 1.0, r"model.critic_dropout: must lie in \[0, 1\)"),
+    ("objective.r1", -1.0, "objective.r1: must be >= 0"),
+    ("objective.r1_every", 0, "objective.r1_every: must be > 0"),
+    ("train.compile", True, None),  # fine without r1
 ])
 def test_validate_names_the_bad_key(key, value, match):
     cfg = get_preset("toy-svae-r")
     set_value(cfg, key, value, parse=False) if not isinstance(value, str) else set_value(cfg, key, value)
+    if match is None:
+        validate(cfg)
+        return
+    with pytest.raises(ConfigError, match=match):
+        validate(cfg)
+
+
+@pytest.mark.parametrize("preset,key,value,match", [
+    ("toy-vae", None, None, "objective.r1 penalises a critic; objective.kind 'vae' has none"),
+    ("toy-svae-r", "objective.estimator", "marginal", "objective.r1 needs objective.estimator 'joint'"),
+    ("toy-svae-r", "train.compile", True, "objective.r1 needs train.compile false"),
+    ("toy-ali", "train.precision", "fp16", "precision fp32 or bf16"),
+    ("toy-ali", "train.precision", "bf16", None),
+])
+def test_r1_rules(preset, key, value, match):
+    cfg = get_preset(preset)
+    cfg.objective.r1 = 1.0
+    if key:
+        set_value(cfg, key, value, parse=False)
     if match is None:
         validate(cfg)
         return

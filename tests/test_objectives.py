@@ -125,3 +125,19 @@ def test_z_weight_scales_rec_z_only():
     obj = Objective(kind="svae_r", lam=2.0, z_weight=0.25)
     want = (lq.mean() - lp.mean()) + 2.0 * (3.0 + 0.25 * 5.0)
     assert obj.generator_loss(lq, lp, rx, rz).item() == pytest.approx(want.item())
+
+
+def test_r1_penalty_is_the_mean_squared_input_gradient_over_x_and_z():
+    """f(x, z) = w.x + |x|^2 + v.z by hand: grad_x = w + 2x, grad_z = v, so the penalty is the batch mean of
+    |w + 2x|^2 + |v|^2; and it carries a graph, so a critic update can descend it."""
+    from svae.objectives import r1_penalty
+    g = torch.Generator().manual_seed(0)
+    x, z = torch.randn(5, 3, generator=g).requires_grad_(), torch.randn(5, 2, generator=g).requires_grad_()
+    w = torch.tensor([1.0, -2.0, 0.5], requires_grad=True)
+    v = torch.tensor([3.0, 0.25])
+    logits = x @ w + x.pow(2).sum(1) + z @ v
+    want = ((w.detach() + 2 * x.detach()).pow(2).sum(1) + v.pow(2).sum()).mean()
+    pen = r1_penalty(logits, (x, z))
+    assert pen.item() == pytest.approx(want.item(), rel=1e-6)
+    pen.backward()  # d/dw mean |w + 2x|^2 = 2 mean (w + 2x)
+    assert torch.allclose(w.grad, 2 * (w.detach() + 2 * x.detach()).mean(0), rtol=1e-5)
