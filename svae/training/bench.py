@@ -37,7 +37,8 @@ def reference_step(m: Model, opt_critic: torch.optim.Optimizer | None, opt_gen: 
     the rest of the batch. A BatchNorm critic normalises each pass by its own statistics, which is a
     different estimator (docs/method.md section 2 defines the critic on ONE batch of real and fake pairs): the
     benchmark still times it that way (the same FLOPs, and what such code does), and the equality test
-    runs it with separate_passes=False, or on critics without batch statistics, where the two agree.
+    runs it with separate_passes=False, or on critics without batch statistics, where the two agree. A critic
+    with model.critic_bn "apart" (the MNIST presets) is defined by two passes, so it always gets them here.
 
     same_draws: the first encoder+decoder update replays the random state of the last critic update, so it
     sees the same z and noise, as the fast step (train.reuse_forward) does by sharing one forward.
@@ -83,7 +84,7 @@ def reference_step(m: Model, opt_critic: torch.optim.Optimizer | None, opt_gen: 
 def _logits(m: Model, x, z_hat, x_tilde, z, separate: bool):
     if m.objective.estimator != "joint":
         raise ValueError("the reference step covers the joint estimator only")
-    if separate:
+    if separate or m.cfg.model.critic_bn == "apart":  # apart: each joint normalised by its own statistics
         return m.critic(x, z_hat), m.critic(x_tilde, z)
     logits = m.critic(torch.cat([x, x_tilde]), torch.cat([z_hat, z]))
     return logits[:len(x)], logits[len(x):]
