@@ -8,6 +8,7 @@ there first, and every finished run is recorded there after: a page regenerates 
 of them), then its summary table, learning curves and the samples and reconstructions of
 every model and lambda side by side replace the block between `<!-- study:<name>:start -->` and
 `<!-- study:<name>:end -->`. The prose around the blocks is written by hand and cites only what the blocks show.
+A frozen study (its YAML's `frozen:` says why it cannot run again) keeps its block as it was rendered.
 """
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def block(study: Study, out: Path, root: Path = ROOT) -> str:
         shutil.rmtree(img)
     img.mkdir(parents=True)
     parts = [f"Command: `svae study run studies/{study.name}.yaml --jobs 2 --data-dir DIR --records "
-             f"studies/records/{study.name}` (one torch thread a run; the records hold every finished run).", "",
+             f"studies/records/{study.name}` (one torch thread a run; the records hold every finished run, and the "
+             "curves of the runs stopped part of the way).", "",
              table, ""]
     for preset in study.presets:
         if (out / f"curves-{preset}.png").is_file():
@@ -56,11 +58,15 @@ def rewrite(page: Path, root: Path = ROOT, train: bool = True, only: list[str] |
             continue
         path = root / "studies" / f"{name}.yaml"
         out, records = root / "runs" / name, root / "studies" / "records" / name
+        study = Study.load(path)
+        if study.frozen:
+            print(f"study_page: {name} is frozen, its block stays as it was rendered: {study.frozen}",
+                  file=sys.stderr)
+            continue
         if train:
             subprocess.run([sys.executable, "-m", "svae", "study", "run", str(path), "--jobs", str(jobs),
                             "--out", str(out), "--records", str(records),
                             *(["--data-dir", data_dir] if data_dir else [])], check=True, cwd=root)
-        study = Study.load(path)
         restore_records(study, out, records)
         keep_records(study, out, records)
         start, end = f"<!-- study:{name}:start -->", f"<!-- study:{name}:end -->"

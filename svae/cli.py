@@ -125,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("study", help="a grid of presets x lambdas x seeds x variants from a YAML file (studies/)")
     st.add_argument("action", choices=["run", "summary", "list"],
                     help="run: train what is unfinished, then summarise; summary: the table and curves only; "
-                         "list: the runs and whether each is finished")
+                         "list: the runs and whether each is finished, stopped part of the way or to do")
     st.add_argument("file", help="the study, e.g. studies/mnist-recipe.yaml")
     st.add_argument("--out", help="study folder (default: runs/<study name>)")
     st.add_argument("--jobs", type=int, default=1, help="runs trained at once (each one process)")
@@ -137,9 +137,10 @@ def _parser() -> argparse.ArgumentParser:
                                      "device counts as finished")
     st.add_argument("--data-dir", help="folder with the dataset files")
     st.add_argument("--records", help="folder of the study's records, e.g. studies/records/NAME (kept in git): the "
-                                      "finished runs it holds are restored into --out before anything trains, and "
-                                      "every finished run's config, eval.json, metrics and grids (no checkpoints) "
-                                      "are copied there after")
+                                      "runs it holds are restored into --out before anything trains (finished "
+                                      "ones, and stopped ones for their curves), and every finished or stopped "
+                                      "run's config, eval.json, metrics and grids (no checkpoints) are copied "
+                                      "there after (run and summary)")
 
     rp = sub.add_parser("report", help="markdown table of run directories (model, lambda, IS, MSE, ...)")
     rp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories, or sweep folders holding them")
@@ -445,10 +446,14 @@ def _study_command(a: argparse.Namespace) -> int:
     if a.records and a.action != "list":
         restored = studies.restore_records(study, out, a.records)
         if restored:
-            print(f"study {study.name}: {len(restored)} finished run(s) restored from {a.records}", file=sys.stderr)
+            runs = {r.dir: r for r in study.runs(out)}
+            stopped = sum(not runs[d].finished for d in restored)
+            print(f"study {study.name}: {len(restored)} run(s) restored from {a.records}"
+                  + (f" ({stopped} stopped part of the way: their curves, no scores)" if stopped else ""),
+                  file=sys.stderr)
     if a.action == "list":
         for run in study.runs(out):
-            print(f"{'finished' if run.finished else 'to do   '}  {run.dir}")
+            print(f"{'finished' if run.finished else 'stopped ' if run.stopped else 'to do   '}  {run.dir}")
         return 0
     if a.action == "run":
         rows = studies.run_study(study, out, a.jobs, a.data_dir, only,
@@ -461,6 +466,8 @@ def _study_command(a: argparse.Namespace) -> int:
             print(f"svae: {r['run_dir']}: {r['status']}", file=sys.stderr)
         print(studies.summarise(study, out), end="")
         return 1 if failed else 0  # the others ran and the summary is written; the exit status says not all did
+    if a.records:
+        studies.keep_records(study, out, a.records)
     print(studies.summarise(study, out), end="")
     return 0
 

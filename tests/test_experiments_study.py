@@ -126,6 +126,7 @@ class _Done:
     ({"presets": ["toy-nope"]}, "unknown preset"),
     ({"inception": -1}, "inception is a number of images"),
     ({"inception": "all"}, "inception is a number of images"),
+    ({"frozen": True}, "frozen is a sentence"),
 ])
 def test_a_bad_study_is_refused_before_anything_runs(tmp_path, fields, message):
     with pytest.raises(ConfigError, match=message):
@@ -266,6 +267,83 @@ def test_records_keep_finished_runs_without_checkpoints_and_restore_them_elsewhe
     run = changed.runs(tmp_path / "machine2")[0]
     assert not run.finished and prepare(run.cfg, run.dir, resume=True) is None
     assert not (run.dir / "eval.json").exists()
+
+
+def _stop(run, probe_is=3.0):
+    """A run folder as a study leaves a run it stopped part of the way: config, learning curves, a checkpoint."""
+    from svae import rundir
+
+    run.dir.mkdir(parents=True)
+    rundir.mark(run.dir)
+    run.cfg.save(run.dir / "config.yaml")
+    (run.dir / "metrics.jsonl").write_text(f'{{"step": 2, "epoch": 0.5, "probe_mse": 0.3, "probe_is": {probe_is}}}\n')
+    (run.dir / "checkpoints").mkdir()
+    (run.dir / "checkpoints" / "last.pt").write_bytes(b"weights")
+
+
+def test_records_keep_the_curves_of_stopped_runs_and_restore_them_only_where_nothing_of_them_is(tmp_path):
+    import copy
+
+    from svae.run import prepare
+    from svae.experiments.study import keep_records, restore_records, summarise
+
+    study = Study.load(write(tmp_path))
+    first = study.runs(tmp_path / "machine1")
+    _finish(first[0])
+    _stop(first[1])
+    assert first[1].stopped and not first[1].finished and not first[0].stopped
+    records = tmp_path / "records"
+    kept = keep_records(study, tmp_path / "machine1", records)
+    assert kept == [records / r.dir.relative_to(tmp_path / "machine1") for r in first]
+    assert sorted(p.name for p in kept[1].iterdir()) == ["config.yaml", "metrics.jsonl"]  # no checkpoint
+    # another machine: the stopped run's curves are there (no scores), and its row shows its probes
+    second = study.runs(tmp_path / "machine2")
+    assert restore_records(study, tmp_path / "machine2", records) == [r.dir for r in second]
+    assert second[1].stopped and not (second[1].dir / "eval.json").exists()
+    table = summarise(study, tmp_path / "machine2")
+    assert "| baseline | toy-svae-r | 1 | 0/1 |" in table and "3.00 (0.5)" in table
+    # a machine's own attempt at the run is never overwritten by a record, however far either got
+    third = study.runs(tmp_path / "machine3")
+    _stop(third[1], probe_is=5.0)
+    restore_records(study, tmp_path / "machine3", records)
+    assert '"probe_is": 5.0' in (third[1].dir / "metrics.jsonl").read_text()
+    # a stopped record does not replace a finished one; a restored stopped run trains afresh (nothing to resume)
+    _stop(study.runs(tmp_path / "machine4")[0])
+    keep_records(study, tmp_path / "machine4", records)
+    assert (kept[0] / "eval.json").is_file()
+    assert prepare(second[1].cfg, second[1].dir, resume=True) is None and not (second[1].dir / "metrics.jsonl").exists()
+    # under a changed study the old records are neither finished nor stopped: a stopped run of the new definition
+    # replaces the finished record and leaves no eval.json of the old one behind
+    changed = copy.deepcopy(study)
+    changed.sets = {**changed.sets, "train.steps": 8}
+    assert restore_records(changed, tmp_path / "machine5", records) == []
+    _stop(changed.runs(tmp_path / "machine5")[0])
+    keep_records(changed, tmp_path / "machine5", records)
+    assert not (kept[0] / "eval.json").exists() and changed.runs(records)[0].stopped
+
+
+def test_a_frozen_study_is_listed_and_summarised_but_never_run_and_its_page_block_stays(tmp_path, capsys):
+    import importlib.util
+    import shutil
+
+    path = write(tmp_path, frozen="its runs are lost")
+    study = Study.load(path)
+    with pytest.raises(ConfigError, match="study s is frozen, it cannot run again: its runs are lost"):
+        run_study(study, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert main(["study", "run", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "frozen" in capsys.readouterr().err
+    assert main(["study", "list", str(path), "--out", str(tmp_path / "out")]) == 0
+    spec = importlib.util.spec_from_file_location("study_page", os.path.join(os.path.dirname(__file__), "..",
+                                                                             "scripts", "study_page.py"))
+    page_mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(page_mod)
+    (tmp_path / "studies").mkdir()
+    shutil.copy(path, tmp_path / "studies" / "s.yaml")
+    page = tmp_path / "page.md"
+    page.write_text("<!-- study:s:start -->\nthe rows of the lost runs\n<!-- study:s:end -->\n")
+    assert page_mod.rewrite(page, tmp_path, train=True) == page.read_text()
+    assert "the rows of the lost runs" in page.read_text() and not (tmp_path / "runs").exists()
 
 
 def test_records_keep_colour_grids_as_small_palette_pictures(tmp_path):

@@ -37,7 +37,18 @@ class Run:
     def finished(self) -> bool:
         """Evaluated under this configuration (a changed study definition trains again); where it ran (the data
         folder, the device and CPU threads, given at run time) does not count."""
-        if not (self.dir / "eval.json").is_file() or not (self.dir / "config.yaml").is_file():
+        return (self.dir / "eval.json").is_file() and self.same_config
+
+    @property
+    def stopped(self) -> bool:
+        """Trained part of the way under this configuration (learning curves, no evaluation): a run that a study
+        stopped once its curves had said enough, or one still training."""
+        return not (self.dir / "eval.json").is_file() and (self.dir / "metrics.jsonl").is_file() and self.same_config
+
+    @property
+    def same_config(self) -> bool:
+        """The folder's config.yaml is this run's configuration, up to where it ran."""
+        if not (self.dir / "config.yaml").is_file():
             return False
         try:
             done, want = Config.load(self.dir / "config.yaml").to_dict(), self.cfg.to_dict()
@@ -59,7 +70,9 @@ class Study:
     so that a lambda sweep of sVAE-r and ALICE and the lambda-free ALI and sVAE share one study folder.
     inception: images behind the Inception-v3 FID/KID of every finished run (CIFAR-10, CelebA), scored after
     training by `svae eval RUN --inception N` where eval.json has another number: an evaluation setting, so a run
-    that finished without it is scored, not trained again (0: the runs' own train.eval_inception)."""
+    that finished without it is scored, not trained again (0: the runs' own train.eval_inception).
+    frozen: why the study can no longer be run as its pages show it (its runs predate records and the presets have
+    changed since): `study run` refuses it and scripts/study_page.py leaves its blocks as they were rendered."""
     name: str
     presets: list[str]
     variants: dict[str, dict[str, Any]] = field(default_factory=lambda: {"baseline": {}})
@@ -69,6 +82,7 @@ class Study:
     title: str = ""
     why: str = ""
     inception: int = 0
+    frozen: str = ""
 
     @classmethod
     def load(cls, path: str | Path) -> "Study":
@@ -93,6 +107,9 @@ class Study:
         if lams is not None and not all(isinstance(v, list) for v in (lams.values() if isinstance(lams, dict)
                                                                        else [lams])):
             raise ConfigError(f"{path}: lams is a list of numbers, or a mapping preset -> list of numbers")
+        if not isinstance(d.get("frozen", ""), str):
+            raise ConfigError(f"{path}: frozen is a sentence that says why the study cannot run again, "
+                              f"got {d['frozen']!r}")
         n = d.get("inception", 0)
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise ConfigError(f"{path}: inception is a number of images (0 or more), got {n!r}")
@@ -130,10 +147,13 @@ RECORD_FILES = ("config.yaml", "eval.json", "metrics.jsonl", "samples.png", "rec
 
 
 def _copy_record(src: Path, dest: Path) -> Path:
+    """Make dest hold src's record files and no others of theirs (a stale eval.json must not outlive its run)."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in RECORD_FILES:
         if (src / name).is_file():
             _copy_light(src / name, dest / name)
+        else:
+            (dest / name).unlink(missing_ok=True)
     return dest
 
 
@@ -159,28 +179,31 @@ def _copy_light(src: Path, dest: Path) -> None:
 
 
 def keep_records(study: Study, out: str | Path, records: str | Path) -> list[Path]:
-    """Copy every finished run's light files (RECORD_FILES, no checkpoints) from the study folder `out` to
-    `records` (the same tree): a study's results then outlive the machine that trained them, since a project
-    keeps records/ in git and runs/ out of it. Returns the runs copied."""
+    """Copy the light files (RECORD_FILES, no checkpoints) of every finished run, and of every run stopped part of
+    the way whose record is not finished, from the study folder `out` to `records` (the same tree): a study's
+    results, and the learning curves of the runs it stopped early, then outlive the machine that trained them,
+    since a project keeps records/ in git and runs/ out of it. Returns the runs copied."""
     out, records = Path(out), Path(records)
     kept = []
-    for run in study.runs(out):
-        if not run.finished:
-            continue
-        kept.append(_copy_record(run.dir, records / run.dir.relative_to(out)))
+    for run, record in zip(study.runs(out), study.runs(records)):
+        if run.finished or (run.stopped and not record.finished):
+            kept.append(_copy_record(run.dir, record.dir))
     return kept
 
 
 def restore_records(study: Study, out: str | Path, records: str | Path) -> list[Path]:
     """Copy the runs that `records` holds finished (under the study's present definition) into the study folder
-    `out` where they are not finished there: `study run` then trains only what no machine has finished, and the
-    summary and pages see every record. A restored run has no checkpoint: if the study changes so that it must
-    train again, svae train starts it afresh. Returns the runs restored."""
+    `out` where they are not finished there, and the runs it holds stopped part of the way where `out` has no
+    trace of them: `study run` then trains only what no machine has finished, and the summary and pages see every
+    record. A restored run has no checkpoint: if it must train (a stopped one, or any after the study changed),
+    svae train starts it afresh. Returns the runs restored."""
     out, records = Path(out), Path(records)
     restored = []
     for run, kept in zip(study.runs(out), study.runs(records)):
-        if run.finished or not kept.finished:
+        if run.finished or not (kept.finished or kept.stopped):
             continue
+        if kept.stopped and any((run.dir / name).exists() for name in ("config.yaml", "metrics.jsonl")):
+            continue  # this machine's own attempt at the run, perhaps further along: never overwritten
         _copy_record(kept.dir, run.dir)
         rundir.mark(run.dir)  # svae's own files: a run that must train again may clear them
         restored.append(run.dir)
@@ -247,6 +270,8 @@ def run_study(study: Study, out: str | Path, jobs: int = 1, data_dir: str | None
     when given), `jobs` processes at a time (each its own `svae train --resume auto`, so a stopped study continues
     where it was), then score the study's Inception-v3 images where a finished run lacks them; returns one status
     row per run. A failed run does not stop the others."""
+    if study.frozen:
+        raise ConfigError(f"study {study.name} is frozen, it cannot run again: {study.frozen}")
     out = Path(out)
     todo = [r for r in study.runs(out) if (only is None or r.variant in only)
             and (presets is None or r.preset in presets) and (seeds is None or r.seed in seeds)
