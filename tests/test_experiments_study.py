@@ -323,7 +323,6 @@ def test_records_keep_the_curves_of_stopped_runs_and_restore_them_only_where_not
 
 
 def test_a_frozen_study_is_listed_and_summarised_but_never_run_and_its_page_block_stays(tmp_path, capsys):
-    import importlib.util
     import shutil
 
     path = write(tmp_path, frozen="its runs are lost")
@@ -334,10 +333,8 @@ def test_a_frozen_study_is_listed_and_summarised_but_never_run_and_its_page_bloc
     assert main(["study", "run", str(path), "--out", str(tmp_path / "out")]) == 2
     assert "frozen" in capsys.readouterr().err
     assert main(["study", "list", str(path), "--out", str(tmp_path / "out")]) == 0
-    spec = importlib.util.spec_from_file_location("study_page", os.path.join(os.path.dirname(__file__), "..",
-                                                                             "scripts", "study_page.py"))
-    page_mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(page_mod)
+    assert main(["study", "summary", str(path), "--out", str(tmp_path / "out")]) == 0
+    page_mod = _study_page()
     (tmp_path / "studies").mkdir()
     shutil.copy(path, tmp_path / "studies" / "s.yaml")
     page = tmp_path / "page.md"
@@ -383,16 +380,23 @@ def test_the_command_line_restores_and_records(tmp_path, capsys):
     assert all(r.finished for r in study.runs(out))
 
 
-def test_a_page_block_is_rewritten_from_the_records_alone(tmp_path):
-    """scripts/study_page.py on a machine that trained nothing: the recorded runs fill the table; other blocks and
-    the prose around them stay as they were."""
+def _study_page():
+    """scripts/study_page.py as a module (it is a script, not part of the package)."""
     import importlib.util
-    import shutil
 
     spec = importlib.util.spec_from_file_location("study_page", os.path.join(os.path.dirname(__file__), "..",
                                                                              "scripts", "study_page.py"))
-    page_mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(page_mod)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_page_block_is_rewritten_from_the_records_alone(tmp_path):
+    """scripts/study_page.py on a machine that trained nothing: the recorded runs fill the table; other blocks and
+    the prose around them stay as they were."""
+    import shutil
+
+    page_mod = _study_page()
     (tmp_path / "studies").mkdir()
     shutil.copy(write(tmp_path), tmp_path / "studies" / "s.yaml")
     study = Study.load(tmp_path / "studies" / "s.yaml")
