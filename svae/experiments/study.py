@@ -412,6 +412,7 @@ def summarise(study: Study, out: str | Path) -> str:
     from .. import viz
 
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)  # a study no machine has run yet summarises as a table of blanks
     runs = study.runs(out)
     groups: dict[tuple, list[Run]] = {}
     for r in runs:
