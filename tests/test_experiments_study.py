@@ -471,6 +471,35 @@ def test_the_front_is_drawn_from_every_seed_and_only_where_runs_have_an_is(tmp_p
     assert not list((tmp_path / "out").glob("front-*.png"))  # and the earlier front is gone with its runs
 
 
+def test_a_summary_keeps_no_picture_of_an_earlier_definition_of_the_study(tmp_path):
+    """A variant added to a one-variant study renames its panels (panels-samples-toy -> ...-toy-VARIANT), and a
+    preset dropped from it leaves its curves: the page must show neither beside the new pictures."""
+    from PIL import Image
+
+    from svae.experiments.study import summarise
+
+    def finish_with_grid(run):
+        _finish(run)
+        Image.new("L", (8, 8), 128).save(run.dir / "samples.png")
+
+    one = Study.load(write(tmp_path))
+    for r in one.runs(tmp_path / "out"):
+        finish_with_grid(r)
+    summarise(one, tmp_path / "out")
+    assert (tmp_path / "out" / "panels-samples-toy.png").is_file()
+    assert (tmp_path / "out" / "curves-toy-ali.png").is_file()
+    two = Study.load(write(tmp_path, presets=["toy-svae-r", "toy-alice"],
+                           variants={"baseline": {}, "v": {"train.lr": 1e-3}}))
+    for r in two.runs(tmp_path / "out"):
+        if not r.dir.exists():
+            finish_with_grid(r)
+    summarise(two, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").glob("panels-*.png")) == [
+        "panels-samples-toy-baseline.png", "panels-samples-toy-v.png"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("curves-*.png")) == [
+        "curves-toy-alice.png", "curves-toy-svae-r.png"]
+
+
 @pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "studies").glob("*.yaml")),
                          ids=lambda p: p.name)
 def test_every_study_of_the_repository_loads(path):

@@ -331,6 +331,8 @@ def draw_panels(study: Study, out: str | Path, seed: int | None = None) -> list[
 
     out, seed = Path(out), study.seeds[0] if seed is None else seed
     drawn = []
+    for old in out.glob("panels-*.png"):  # an earlier definition's panels (one variant then, two now) must not
+        old.unlink()                      # outlive it: the pages copy every panel there is
     for variant in study.variants:
         mine = [r for r in study.runs(out) if r.variant == variant and r.seed == seed]
         for dataset in dict.fromkeys(r.cfg.data.name for r in mine):
@@ -466,6 +468,8 @@ def summarise(study: Study, out: str | Path) -> str:
         lines += ["", "FID and KID: Inception-v3 pool3 features of N samples against N test images. Two halves of "
                   "the test images against each other (N/2 a side) give FID " +
                   ", ".join(f"{fl:.2f} at N = {n:,}" for n, fl in floors) + ": what sampling alone adds."]
+    for old in out.glob("curves-*.png"):  # a preset the study no longer runs must not keep its curves
+        old.unlink()
     for preset in study.presets:
         mine = [r for r in runs if r.preset == preset and (r.dir / "metrics.jsonl").is_file()]
         if mine:
