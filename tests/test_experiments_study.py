@@ -228,14 +228,19 @@ def test_a_run_counts_as_finished_wherever_its_data_was_read_from(tmp_path):
 
 def _finish(run, config=None):
     """A run folder as svae train leaves it, without training: config, eval.json, metrics, a grid, a checkpoint."""
+    _stop(run, config, '{"step": 4, "epoch": 1.0, "probe_mse": 0.2}')
+    (run.dir / "eval.json").write_text('{"is_mean": 2.5, "mse": 0.1}')
+    (run.dir / "toy.png").write_bytes(b"png")
+
+
+def _stop(run, config=None, metrics='{"step": 2, "epoch": 0.5, "probe_mse": 0.3, "probe_is": 3.0}'):
+    """A run folder as a study leaves a run it stopped part of the way: config, learning curves, a checkpoint."""
     from svae import rundir
 
     run.dir.mkdir(parents=True)
     rundir.mark(run.dir)
     (config or run.cfg).save(run.dir / "config.yaml")
-    (run.dir / "eval.json").write_text('{"is_mean": 2.5, "mse": 0.1}')
-    (run.dir / "metrics.jsonl").write_text('{"step": 4, "epoch": 1.0, "probe_mse": 0.2}\n')
-    (run.dir / "toy.png").write_bytes(b"png")
+    (run.dir / "metrics.jsonl").write_text(metrics + "\n")
     (run.dir / "checkpoints").mkdir()
     (run.dir / "checkpoints" / "last.pt").write_bytes(b"weights")
 
@@ -269,18 +274,6 @@ def test_records_keep_finished_runs_without_checkpoints_and_restore_them_elsewhe
     assert not (run.dir / "eval.json").exists()
 
 
-def _stop(run, probe_is=3.0):
-    """A run folder as a study leaves a run it stopped part of the way: config, learning curves, a checkpoint."""
-    from svae import rundir
-
-    run.dir.mkdir(parents=True)
-    rundir.mark(run.dir)
-    run.cfg.save(run.dir / "config.yaml")
-    (run.dir / "metrics.jsonl").write_text(f'{{"step": 2, "epoch": 0.5, "probe_mse": 0.3, "probe_is": {probe_is}}}\n')
-    (run.dir / "checkpoints").mkdir()
-    (run.dir / "checkpoints" / "last.pt").write_bytes(b"weights")
-
-
 def test_records_keep_the_curves_of_stopped_runs_and_restore_them_only_where_nothing_of_them_is(tmp_path):
     import copy
 
@@ -304,7 +297,7 @@ def test_records_keep_the_curves_of_stopped_runs_and_restore_them_only_where_not
     assert "| baseline | toy-svae-r | 1 | 0/1 |" in table and "3.00 (0.5)" in table
     # a machine's own attempt at the run is never overwritten by a record, however far either got
     third = study.runs(tmp_path / "machine3")
-    _stop(third[1], probe_is=5.0)
+    _stop(third[1], metrics='{"step": 2, "epoch": 0.5, "probe_mse": 0.3, "probe_is": 5.0}')
     restore_records(study, tmp_path / "machine3", records)
     assert '"probe_is": 5.0' in (third[1].dir / "metrics.jsonl").read_text()
     # a stopped record does not replace a finished one; a restored stopped run trains afresh (nothing to resume)
