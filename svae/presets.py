@@ -73,8 +73,9 @@ def _make(dataset: str, kind: str) -> Config:
         cfg.objective.vae_sigma = 0.1
     if dataset != "toy":
         # The likelihood terms at their own scale, -log p(x|z) summed over the pixels: with a per-pixel mean,
-        # lambda = 1 is 784 times weaker on MNIST and the decoder collapses to one dark image within 500
-        # steps (docs/mnist.md has the measurements). The toy keeps the mean over its 2 coordinates.
+        # lambda = 1 is 784 times weaker on MNIST: the decoder collapsed to one dark image within 500 steps on
+        # the presets of 2026-11, and reconstructs far worse on the presets now (docs/mnist.md has the
+        # measurements). The toy keeps the mean over its 2 coordinates.
         cfg.objective.rec_reduction = "sum"
     if dataset == "toy" and k.adversarial and not k.reconstructs:
         # Measured (docs/method.md section 7, docs/toy.md): without a reconstruction term 5 generator steps

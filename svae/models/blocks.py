@@ -176,7 +176,7 @@ def critic_convs(cfg: ModelConfig, channels: list[int]) -> list[nn.Module]:
     the DCGAN discriminator's habits. critic_norm "batch": BN after each conv, as the tables say; "none": no
     normalisation; "spectral": no BN, and JointCritic puts spectral normalisation on every layer.
     critic_dropout > 0: dropout after each activation, as ALI's discriminators. The options exist because
-    the tables' critic overpowers the decoder on MNIST (docs/mnist.md has the measurements)."""
+    the tables' critic overpowered the decoder on MNIST (docs/recipe.md has the screens)."""
     dcgan, leaky = cfg.critic_style == "dcgan", cfg.critic_style in ("dcgan", "lrelu")
     layers: list[nn.Module] = []
     for i, (cin, cout) in enumerate(zip(channels[:-1], channels[1:])):
