@@ -1,6 +1,7 @@
 """Studies: the grid a YAML file describes, its command lines, a small study run end to end, resumed and summarised."""
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -499,3 +500,46 @@ def test_every_study_of_the_repository_loads(path):
     # the pages name these files' commands: a renamed key or preset must fail here, not on a long run
     study = Study.load(path)
     assert study.runs(path.parent) and study.name == path.stem
+
+
+def test_a_compared_pair_is_set_side_by_side_seed_by_seed(tmp_path):
+    from svae.experiments.study import summarise
+
+    study = Study.load(write(tmp_path, lams=[0.5], seeds=[0, 1, 2], compare=[["toy-svae-r", "toy-ali"]]))
+    runs = {(r.preset, r.seed): r for r in study.runs(tmp_path / "out")}
+    scores = {("toy-svae-r", 0): (4.5, 0.02), ("toy-ali", 0): (4.0, 0.03),   # svae-r ahead on both
+              ("toy-svae-r", 1): (4.0, 0.01), ("toy-ali", 1): (4.5, 0.02),   # a trade: neither
+              ("toy-svae-r", 2): (3.0, 0.05), ("toy-ali", 2): (3.5, 0.05)}   # ali: higher IS at the same MSE
+    for key, (is_mean, mse) in scores.items():
+        _finish(runs[key])
+        (runs[key].dir / "eval.json").write_text(json.dumps({"is_mean": is_mean, "mse": mse}))
+    table = summarise(study, tmp_path / "out")
+    assert "| variant | λ | seeds | quality, toy-svae-r − toy-ali | MSE, toy-svae-r − toy-ali |" in table
+    # differences 0.5, -0.5, -0.5 (mean -0.167, sd 0.577) and -0.01, -0.01, 0 (mean -0.0067, sd 0.0058)
+    assert ("| baseline | 0.5 | 3 | -0.167 ± 0.577 IS | -0.0067 ± 0.0058 | 1 (seed 0) | 1 (seed 2) | 1 (seed 1) |"
+            in table)
+    (runs[("toy-ali", 2)].dir / "eval.json").unlink()  # a seed only one of the two finished is not compared
+    assert "| baseline | 0.5 | 2 | +0.000 ± 0.707 IS | -0.0100 ± 0.0000 | 1 (seed 0) | 0 | 1 (seed 1) |" in \
+        summarise(study, tmp_path / "out")
+    for key in scores:  # no IS (CelebA, CIFAR-10 without a classifier): FID, where lower is better
+        if (runs[key].dir / "eval.json").is_file():
+            (runs[key].dir / "eval.json").write_text(json.dumps({"is_mean": None, "mse": 0.02,
+                                                                 "fid": 50.0 if key[0] == "toy-ali" else 40.0}))
+    assert "| baseline | 0.5 | 2 | -10.00 ± 0.00 FID | +0.0000 ± 0.0000 | 2 (seed 0, 1) | 0 | 0 |" in \
+        summarise(study, tmp_path / "out")
+    (runs[("toy-ali", 1)].dir / "eval.json").unlink()
+    for key in [("toy-svae-r", 0), ("toy-ali", 0)]:  # an in-domain IS that ranks the pair the other way: both rows
+        (runs[key].dir / "eval.json").write_text(json.dumps({
+            "is_mean": None, "is_indomain_mean": 2.0 if key[0] == "toy-ali" else 1.5, "mse": 0.02,
+            "fid": 50.0 if key[0] == "toy-ali" else 40.0}))
+    table = summarise(study, tmp_path / "out")
+    assert "| baseline | 0.5 | 1 | -0.500 in-domain IS | +0.0000 | 0 | 1 (seed 0) | 0 |" in table
+    assert "| baseline | 0.5 | 1 | -10.00 FID | +0.0000 | 1 (seed 0) | 0 | 0 |" in table
+
+
+@pytest.mark.parametrize("compare, message", [
+    ([["toy-svae-r"]], "compare is a list of preset pairs"),
+    ([["toy-svae-r", "toy-alice"]], "compare names preset(s) the study does not run: toy-alice")])
+def test_a_bad_comparison_is_refused(tmp_path, compare, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Study.load(write(tmp_path, compare=compare))

@@ -72,7 +72,9 @@ class Study:
     training by `svae eval RUN --inception N` where eval.json has another number: an evaluation setting, so a run
     that finished without it is scored, not trained again (0: the runs' own train.eval_inception).
     frozen: why the study can no longer be run as its pages show it (its runs predate records and the presets have
-    changed since): `study run` refuses it and scripts/study_page.py leaves its blocks as they were rendered."""
+    changed since): `study run` refuses it and scripts/study_page.py leaves its blocks as they were rendered.
+    compare: pairs [A, B] of the study's presets to set side by side seed by seed in the summary (sVAE-r against
+    ALICE: which of the two is ahead on the front in each seed, not only in the means)."""
     name: str
     presets: list[str]
     variants: dict[str, dict[str, Any]] = field(default_factory=lambda: {"baseline": {}})
@@ -83,6 +85,7 @@ class Study:
     why: str = ""
     inception: int = 0
     frozen: str = ""
+    compare: list[list[str]] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: str | Path) -> "Study":
@@ -110,6 +113,15 @@ class Study:
         if not isinstance(d.get("frozen", ""), str):
             raise ConfigError(f"{path}: frozen is a sentence that says why the study cannot run again, "
                               f"got {d['frozen']!r}")
+        pairs = d.get("compare") or []
+        if not (isinstance(pairs, list) and all(isinstance(q, list) and len(q) == 2 for q in pairs)):
+            raise ConfigError(f"{path}: compare is a list of preset pairs, e.g. [[mnist-svae-r, mnist-alice]], "
+                              f"got {pairs!r}")
+        strangers = {p for q in pairs for p in q} - set(d.get("presets") or [])
+        if strangers:
+            raise ConfigError(f"{path}: compare names preset(s) the study does not run: "
+                              f"{', '.join(sorted(map(str, strangers)))}")
+        d["compare"] = [list(q) for q in pairs]
         n = d.get("inception", 0)
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise ConfigError(f"{path}: inception is a number of images (0 or more), got {n!r}")
@@ -408,6 +420,67 @@ def draw_fronts(study: Study, out: str | Path) -> list[Path]:
     return drawn
 
 
+def _signed(values: list[float], digits: int) -> str:
+    mean = f"{statistics.mean(values):+.{digits}f}"
+    return mean if len(values) == 1 else f"{mean} ± {statistics.stdev(values):.{digits}f}"
+
+
+def _ahead(q: tuple[float, float], other: tuple[float, float], higher: bool) -> bool:
+    """(quality, MSE) q is ahead of other on the front: quality at least as good at an MSE at most as large, one
+    of the two strictly better."""
+    (a, ma), (b, mb) = q, other
+    at_least = a >= b if higher else a <= b
+    return at_least and ma <= mb and (a, ma) != (b, mb)
+
+
+def _seeds(seeds: list[int]) -> str:
+    return f"{len(seeds)}" + (f" (seed {', '.join(map(str, seeds))})" if seeds else "")
+
+
+def paired(study: Study, evals: dict[Path, EvalResult], runs: list[Run]) -> list[str]:
+    """Markdown lines per `compare` pair [A, B]: for each variant and lambda both ran, the seeds where both were
+    evaluated side by side (the same seed, data order and initial critic): A - B in sample quality (a row for IS
+    and one for FID, where both runs of every seed have it) and in MSE, and in how many seeds each is ahead on the
+    front. Means over seeds can hide that one seed carries a gap; the count per seed cannot."""
+    lines = []
+    for a, b in study.compare:
+        rows = []
+        for variant in study.variants:
+            cell = {(r.preset, r.lam, r.seed): evals.get(r.dir) for r in runs if r.variant == variant}
+            for lam in dict.fromkeys(lam for (p, lam, _) in cell if p == a):
+                pairs = []
+                for seed in study.seeds:
+                    ea, eb = cell.get((a, lam, seed)), cell.get((b, lam, seed))
+                    if ea is None or eb is None or ea.mse is None or eb.mse is None:
+                        continue
+                    pairs.append((seed, ea, eb))
+                if not pairs:
+                    continue
+                for score, higher, name, digits in ((_is, True, "IS", 3), (_fid, False, "FID", 2)):
+                    # each sample score both runs of every seed have gets its own row: on CIFAR-10 the in-domain
+                    # IS and Inception's FID can rank a pair differently, and neither hides the other
+                    if not all(score(ea)[0] is not None and score(eb)[0] is not None for _, ea, eb in pairs):
+                        continue
+                    qa = {s: (score(ea)[0], ea.mse) for s, ea, _ in pairs}
+                    qb = {s: (score(eb)[0], eb.mse) for s, _, eb in pairs}
+                    if any(score(e)[1] == "in-domain" for _, ea, eb in pairs for e in (ea, eb)):
+                        name = f"in-domain {name}"
+                    won = [s for s in qa if _ahead(qa[s], qb[s], higher)]
+                    lost = [s for s in qa if _ahead(qb[s], qa[s], higher)]
+                    level = [s for s in qa if s not in won and s not in lost]
+                    rows.append(f"| {variant} | {lam:g} | {len(pairs)} | "
+                                f"{_signed([qa[s][0] - qb[s][0] for s in qa], digits)} {name} | "
+                                f"{_signed([qa[s][1] - qb[s][1] for s in qa], 4)} | {_seeds(won)} | "
+                                f"{_seeds(lost)} | {_seeds(level)} |")
+        if rows:
+            lines += ["", f"Seed by seed, {a} against {b} (the same seed for both; ahead on the front: a sample "
+                      "score (IS: higher, FID: lower) at least as good as the other's at an MSE at most the other's, "
+                      "one of the two strictly better):", "",
+                      f"| variant | λ | seeds | quality, {a} − {b} | MSE, {a} − {b} | {a} ahead | {b} ahead | "
+                      "neither |", "|---|---|---|---|---|---|---|---|", *rows]
+    return lines
+
+
 def summarise(study: Study, out: str | Path) -> str:
     """A markdown table (one row per variant, preset and lambda; seeds as mean ± std) from the runs' eval.json and
     learning curves, and one curves picture per preset with the variants overlaid; written to out/summary.md."""
@@ -462,6 +535,7 @@ def summarise(study: Study, out: str | Path) -> str:
     keep = [i for i in range(len(header)) if i < 4 or any(row[i] for row in rows)]
     lines = ["| " + " | ".join(header[i] for i in keep) + " |", "|" + "---|" * len(keep)]
     lines += ["| " + " | ".join(row[i] for i in keep) + " |" for row in rows]
+    lines += paired(study, evals, runs)
     floors = sorted({(e["inception_images"], e["fid_real_halves"]) for e in evals.values()
                      if e.get("fid_real_halves") is not None and e.get("inception_images")})
     if floors:
