@@ -1,0 +1,105 @@
+"""Where samples lose their IS: the decoder on the encoder's codes against on the prior (svae.metrics.codes)."""
+import math
+
+import pytest
+import torch
+
+from svae.data import Dataset
+from svae.metrics.codes import PATH, _kl_to_isotropic, _nearest, code_gap
+from svae.model import Model
+from svae.presets import get_preset
+
+
+def test_the_kl_of_a_gaussian_fit_against_the_prior_is_the_closed_form():
+    d = 2
+    mean, cov = torch.zeros(d, dtype=torch.float64), 2 * torch.eye(d, dtype=torch.float64)
+    # KL(N(0, 2I) || N(0, I)) = 0.5 * (tr 2I - d - log det 2I) = 0.5 * (4 - 2 - 2 log 2)
+    assert float(_kl_to_isotropic(mean, cov, 1.0)) == pytest.approx(1 - math.log(2))
+    # against the uniform prior's covariance I/3 the same codes sit 0.5 * (12 - 2 - 2 log 6) away
+    assert float(_kl_to_isotropic(mean, cov, 1 / 3)) == pytest.approx(0.5 * (12 - 2 - 2 * math.log(6)))
+    assert float(_kl_to_isotropic(torch.ones(d, dtype=torch.float64), torch.eye(d, dtype=torch.float64), 1.0)) == \
+        pytest.approx(1.0)  # a shifted mean alone: |mean|^2 / 2
+
+
+def test_nearest_codes_match_brute_force_across_chunks_and_skip_each_code_itself():
+    g = torch.Generator().manual_seed(0)
+    q, codes = torch.randn(7, 3, generator=g), torch.randn(5, 3, generator=g)
+    brute = torch.tensor([min(float((a - c).norm()) for c in codes) for a in q])
+    assert torch.allclose(_nearest(q, codes, chunk=3), brute)
+    others = torch.tensor([min(float((codes[i] - codes[j]).norm()) for j in range(5) if j != i) for i in range(5)])
+    assert torch.allclose(_nearest(codes, codes, exclude_self=True, chunk=2), others)
+
+
+def test_the_code_gap_of_an_mnist_model_scores_every_input_and_the_path_between():
+    cfg = get_preset("mnist-svae-r")
+    g = torch.Generator().manual_seed(0)
+    data = Dataset("mnist", torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8, generator=g),
+                   torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8, generator=g))
+    torch.manual_seed(0)
+    out = code_gap(Model(cfg), data, n=30)
+    assert out["n"] == 30 and out["prior_kind"] == "normal" and out["classifier"] == "mnist"
+    for name in ("real", "reconstructions", "prior", "fitted"):
+        assert 1.0 <= out[name]["is"] <= 10.0 and out[name]["ambiguity"] >= 0
+        # log IS over the whole set is coverage - ambiguity; the score is a mean over splits of 3, so close only
+        assert out[name]["coverage"] <= math.log(10) + 1e-9
+    assert [p["t"] for p in out["path"]] == [0.0, *PATH, 1.0]
+    assert out["path"][0]["ambiguity"] == out["reconstructions"]["ambiguity"]
+    assert out["path"][-1]["ambiguity"] == out["prior"]["ambiguity"]
+    assert out["codes"]["dims"] == cfg.model.z_dim and out["codes"]["kl_fit"] > 0
+    assert out["codes"]["nearest_code_median"]["prior_samples"] > 0
+    model = Model(cfg)
+    assert code_gap(model, data, n=30, seed=3) == code_gap(model, data, n=30, seed=3)  # the seed fixes every draw
+
+
+def test_the_code_gap_needs_a_classifier_of_the_dataset():
+    cfg = get_preset("toy-svae-r")
+    data = Dataset("toy", torch.randn(8, 2), torch.randn(8, 2))
+    with pytest.raises(ValueError, match="needs an image dataset with a classifier"):
+        code_gap(Model(cfg), data)
+
+
+def _script():
+    """scripts/code_gap.py as a module (a script, not part of the package)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("code_gap", Path(__file__).parents[1] / "scripts" / "code_gap.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _result(recs_is: float, ambiguity_at_prior: float) -> dict:
+    scores = lambda v, a: {"is": v, "coverage": 2.3, "ambiguity": a}  # noqa: E731
+    return {"n": 100, "real": scores(9.8, 0.01), "reconstructions": scores(recs_is, 0.05),
+            "prior": scores(8.0, ambiguity_at_prior), "fitted": scores(7.0, 0.3),
+            "path": [{"t": t, **scores(8.0, a)} for t, a in ((0.0, 0.05), (0.5, 0.1), (1.0, ambiguity_at_prior))],
+            "codes": {"kl_fit": 20.0, "nearest_code_median": {"prior_samples": 7.5, "codes": 3.5}}}
+
+
+def test_the_page_block_averages_seeds_and_ignores_the_analysis_of_an_earlier_run(tmp_path):
+    import json
+
+    import yaml
+
+    from svae.experiments.study import Study
+
+    script = _script()
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"name": "s", "presets": ["mnist-svae-r"], "seeds": [0, 1],
+                                    "sets": {"train.steps": 4}}))
+    study = Study.load(path)
+    out, records = tmp_path / "runs", tmp_path / "records"
+    for run, recs_is in zip(study.runs(out), (9.4, 9.6)):
+        run.dir.mkdir(parents=True)
+        run.cfg.save(run.dir / "config.yaml")
+        (run.dir / "eval.json").write_text(json.dumps({"is_mean": 8.0, "mse": 0.06}))
+        (run.dir / "codes.json").write_text(json.dumps({"eval_id": script.eval_id(run.dir),
+                                                        **_result(recs_is, 0.2)}))
+    text = script.block(study, out, records, tmp_path / "img", "img/code-gap")
+    assert "| baseline | mnist-svae-r | 1 | 2 | 9.500 ± 0.141 | 8.000 ± 0.000 | 7.000 ± 0.000 | 0.050 ± 0.000 |" in text
+    assert "real test images score IS 9.800 at ambiguity 0.010" in text
+    assert (tmp_path / "img" / "code-gap-s.png").stat().st_size > 1000
+    run = study.runs(out)[1]  # the run trained again: its new evaluation is not what codes.json describes
+    (run.dir / "eval.json").write_text(json.dumps({"is_mean": 8.5, "mse": 0.05}))
+    assert "| baseline | mnist-svae-r | 1 | 1 | 9.400 |" in script.block(study, out, records, tmp_path / "img", "i")
