@@ -543,3 +543,18 @@ def test_a_compared_pair_is_set_side_by_side_seed_by_seed(tmp_path):
 def test_a_bad_comparison_is_refused(tmp_path, compare, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         Study.load(write(tmp_path, compare=compare))
+
+
+def test_a_seed_still_training_does_not_mix_its_first_probes_into_a_finished_cell(tmp_path):
+    from svae.experiments.study import summarise
+
+    study = Study.load(write(tmp_path, seeds=[0, 1]))
+    runs = [r for r in study.runs(tmp_path / "out") if r.preset == "toy-ali"]
+    _finish(runs[0])
+    (runs[0].dir / "metrics.jsonl").write_text('{"step": 4, "epoch": 1.0, "probe_mse": 0.2, "probe_is": 4.5}\n')
+    _stop(runs[1], metrics='{"step": 2, "epoch": 0.5, "probe_mse": 0.3, "probe_is": 1.25}')
+    table = summarise(study, tmp_path / "out")
+    assert "| baseline | toy-ali | 0 | 1/2 | 2.500 | 0.1000 | 4.50 (1.0) | 4.50 |" in table
+    (runs[0].dir / "eval.json").unlink()  # no seed evaluated: the curves of what there is
+    table = summarise(study, tmp_path / "out")
+    assert "| baseline | toy-ali | 0 | 0/2 | 4.50 (1.0), 1.25 (0.5) | 2.88 ± 2.30 |" in table

@@ -509,9 +509,12 @@ def summarise(study: Study, out: str | Path) -> str:
     rows = []
     for (variant, preset, lam), cell in groups.items():
         done = [evals[r.dir] for r in cell if r.dir in evals]
-        # the probes of the weights that IS scores: the average's where the run kept one (train.ema)
+        # the probes of the weights that IS scores: the average's where the run kept one (train.ema); of the
+        # evaluated runs where the cell has any (a seed still training, or stopped early, would mix its first
+        # epochs into the columns of finished runs), else of the runs stopped part of the way
+        curved = [r for r in cell if r.dir in evals] or cell
         probes = [[{**row, "probe_is": row.get("probe_is_ema", row.get("probe_is"))}
-                   for row in viz.read_metrics(r.dir) if "probe_mse" in row] for r in cell]
+                   for row in viz.read_metrics(r.dir) if "probe_mse" in row] for r in curved]
         best = [max(p, key=lambda row: row.get("probe_is") or 0) for p in probes if p]
         last = [p[-1] for p in probes if p]
         scores = [_is(e) for e in done]
