@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from svae.experiments.study import Run, Study, restore_records  # noqa: E402
+from svae.experiments.study import Run, Study, _cell, restore_records  # noqa: E402  (_cell: mean ± std)
 
 
 def eval_id(run_dir: Path) -> str:
@@ -71,14 +71,6 @@ def analyse(study: Study, out: Path, records: Path, data_dir: str | None, force:
               f"samples IS {result['prior']['is']:.2f}", file=sys.stderr)
         done.append(run.dir)
     return done
-
-
-def _cell(values: list[float], digits: int) -> str:
-    if not values:
-        return ""
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def block(study: Study, out: Path, records: Path, img: Path, link: str) -> str:
