@@ -65,6 +65,11 @@ class Model(nn.Module):
         return torch.cat([self.encoder(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
     @torch.no_grad()
+    def decode(self, z: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """G(z) for codes of the shape the encoder gives (prior samples, codes, anything between)."""
+        return torch.cat([self.decoder(z[i:i + batch_size]) for i in range(0, len(z), batch_size)])
+
+    @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
         """G(E(x)) for x in the model's range."""
         out = []

@@ -103,3 +103,10 @@ def test_the_page_block_averages_seeds_and_ignores_the_analysis_of_an_earlier_ru
     run = study.runs(out)[1]  # the run trained again: its new evaluation is not what codes.json describes
     (run.dir / "eval.json").write_text(json.dumps({"is_mean": 8.5, "mse": 0.05}))
     assert "| baseline | mnist-svae-r | 1 | 1 | 9.400 |" in script.block(study, out, records, tmp_path / "img", "i")
+
+
+def test_decode_is_the_decoder_in_batches():
+    model = Model(get_preset("mnist-svae-r")).eval()
+    z = model.sample_prior(5)
+    with torch.no_grad():
+        assert torch.allclose(model.decode(z, batch_size=2), model.decoder(z), atol=1e-6)

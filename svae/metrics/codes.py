@@ -1,7 +1,8 @@
 """Where the samples' ambiguity comes from: the decoder on the encoder's codes against the decoder on the prior.
 
 An inception score falls short either because the decoder cannot draw clear images, or because the prior p(z)
-puts mass where the encoder never puts codes (q(z) != p(z)), where the decoder was never asked to draw anything.
+puts mass where the encoder never puts codes (q(z) != p(z)), where only the critic, never the reconstruction term,
+shapes what the decoder draws.
 The classifier tells the two apart by scoring the same decoder on four inputs: real test images (the ceiling),
 G(E(x)) (the decoder on the codes of test images: what it can draw), G(z) for z from the prior (the samples), and
 G(z) for z from a Gaussian with the codes' mean and covariance (are the codes' first two moments enough?), and
@@ -31,10 +32,6 @@ def _scores(net: torch.nn.Module, x01: torch.Tensor) -> dict[str, float]:
             "ambiguity": spread["conditional_entropy"]}
 
 
-def _decode(model: Model, z: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    return torch.cat([model.decoder(z[i:i + batch_size]) for i in range(0, len(z), batch_size)])
-
-
 @torch.no_grad()
 def code_gap(model: Model, data: Dataset, n: int = 10000, seed: int = 0) -> dict[str, Any]:
     """The classifier's scores of real test images, of the decoder on their codes, on prior samples, on samples
@@ -57,10 +54,10 @@ def code_gap(model: Model, data: Dataset, n: int = 10000, seed: int = 0) -> dict
         mean, cov = codes.mean(0), torch.cov(codes.T)
         fitted = torch.distributions.MultivariateNormal(
             mean, cov + 1e-6 * torch.eye(len(mean), dtype=cov.dtype, device=cov.device)).sample((len(z),))
-        rec = _decode(model, z)
-        samples = _decode(model, prior)
-        fitted_samples = _decode(model, fitted.to(z.dtype).reshape(-1, *shape))
-        path = [_decode(model, torch.lerp(z, prior.reshape(z.shape), t)) for t in PATH]
+        rec = model.decode(z)
+        samples = model.decode(prior)
+        fitted_samples = model.decode(fitted.to(z.dtype).reshape(-1, *shape))
+        path = [model.decode(torch.lerp(z, prior.reshape(z.shape), t)) for t in PATH]
     unit = lambda t: to_unit(t, model.out_range).cpu()  # noqa: E731
     out: dict[str, Any] = {"n": len(codes), "seed": seed, "classifier": info.classifier,
                            "prior_kind": model.cfg.model.prior}
