@@ -88,8 +88,12 @@ def block(study: Study, out: Path, records: Path, img: Path, link: str) -> str:
     header = ["variant", "preset", "λ", "runs", "IS: reconstructions G(E(x))", "IS: samples G(z)",
               "IS: Gaussian fit to codes", *[f"ambiguity at t = {t:g}" for t in ts],
               "codes' KL from the prior (Gaussian fit, nats)", "nearest code: from a sample / from a code"]
+    stochastic = any("posterior_std_median" in r["codes"] for results in groups.values() for r in results)
+    if stochastic:  # a Gaussian encoder's codes are draws of q(z|x): how wide it is
+        header.append("q(z|x): median std")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (variant, preset, lam), results in groups.items():
+        std = [r["codes"]["posterior_std_median"] for r in results if "posterior_std_median" in r["codes"]]
         lines.append("| " + " | ".join([
             variant, preset, f"{lam:g}", str(len(results)),
             _cell([r["reconstructions"]["is"] for r in results], 3), _cell([r["prior"]["is"] for r in results], 3),
@@ -97,13 +101,22 @@ def block(study: Study, out: Path, records: Path, img: Path, link: str) -> str:
             *[_cell([r["path"][i]["ambiguity"] for r in results], 3) for i in range(len(ts))],
             _cell([r["codes"]["kl_fit"] for r in results], 1),
             _cell([r["codes"]["nearest_code_median"]["prior_samples"] for r in results], 2) + " / " +
-            _cell([r["codes"]["nearest_code_median"]["codes"] for r in results], 2)]) + " |")
+            _cell([r["codes"]["nearest_code_median"]["codes"] for r in results], 2),
+            *([_cell(std, 4) if std else "0 (deterministic)"] if stochastic else [])]) + " |")
     n = next(iter(groups.values()))[0]["n"]
     note = (f"The classifier on {n:,} test images, their reconstructions, and as many samples: real test images "
             f"score IS {real['is']:.3f} at ambiguity {real['ambiguity']:.3f}. t is the position on the straight "
             "path z = (1 - t) E(x) + t z_p from a test image's code to a prior sample (t = 0: the reconstructions; "
             "t = 1: the samples). Nearest code: the median distance from a prior sample to the nearest of the test "
-            "images' codes, beside the median distance from a code to its nearest other code.")
+            "images' codes, beside the median distance from a code to its nearest other code")
+    kinds = dict.fromkeys((r.get("prior_kind", "normal"), r["codes"]["dims"])
+                          for results in groups.values() for r in results if "dims" in r["codes"])
+    if kinds:  # what both medians would be, were the codes as many draws of the prior
+        from svae.metrics.codes import prior_spacing
+
+        scales = [f"{prior_spacing(kind, dims, n):.2f} in {dims} dimensions" for kind, dims in kinds]
+        note += f"; were the codes {n:,} draws of the prior itself, both would be about " + " and ".join(scales)
+    note += "."
     img.mkdir(parents=True, exist_ok=True)
     picture = _draw(groups, ts, img / f"code-gap-{study.name}.png", real["ambiguity"])
     return "\n".join([f"Command: `python scripts/code_gap.py PAGE --study {study.name}` (the runs' checkpoints are "

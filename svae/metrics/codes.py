@@ -36,7 +36,8 @@ def _scores(net: torch.nn.Module, x01: torch.Tensor) -> dict[str, float]:
 def code_gap(model: Model, data: Dataset, n: int = 10000, seed: int = 0) -> dict[str, Any]:
     """The classifier's scores of real test images, of the decoder on their codes, on prior samples, on samples
     of a Gaussian fitted to the codes and on the path from codes to prior samples; the codes' moments against the
-    prior's, and how far prior samples lie from the nearest code against how far codes lie from each other.
+    prior's, and how far prior samples lie from the nearest code against how far codes lie from each other (for a
+    Gaussian encoder, whose codes are draws of q(z|x), also the median standard deviation of q(z|x)).
     Needs a dataset with a classifier of its own (MNIST, CIFAR-10)."""
     info = DATASETS[data.name]
     if not info.image or info.classifier is None:
@@ -77,7 +78,20 @@ def code_gap(model: Model, data: Dataset, n: int = 10000, seed: int = 0) -> dict
         "kl_fit": float(_kl_to_isotropic(mean.cpu(), cov.cpu(), 1.0 if out["prior_kind"] == "normal" else 1 / 3)),
         "nearest_code_median": {"prior_samples": float(_nearest(prior, codes).median()),
                                 "codes": float(_nearest(codes, codes, exclude_self=True).median())}}
+    if model.cfg.model.encoder_head == "gaussian":  # the codes are draws of q(z|x): how wide is it?
+        logvar = torch.cat([model.encoder.gaussian(x[i:i + 1000])[1] for i in range(0, len(x), 1000)])
+        out["codes"]["posterior_std_median"] = float((0.5 * logvar.double()).exp().median())
     return out
+
+
+def prior_spacing(prior: str, dims: int, n: int, seed: int = 0) -> float:
+    """The nearest-code medians that codes drawn from the prior itself would give: the median distance from each of
+    n prior samples to the nearest of n other prior samples (the scale against which code_gap's two medians read)."""
+    from ..models.blocks import sample_prior
+
+    g = torch.Generator().manual_seed(seed)
+    queries, codes = (sample_prior(n, dims, prior, generator=g).double() for _ in range(2))
+    return float(_nearest(queries, codes).median())
 
 
 def _kl_to_isotropic(mean: torch.Tensor, cov: torch.Tensor, var: float) -> torch.Tensor:
