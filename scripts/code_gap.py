@@ -115,7 +115,8 @@ def block(study: Study, out: Path, records: Path, img: Path, link: str) -> str:
         from svae.metrics.codes import prior_spacing
 
         scales = [f"{prior_spacing(kind, dims, n):.2f} in {dims} dimensions" for kind, dims in kinds]
-        note += f"; were the codes {n:,} draws of the prior itself, both would be about " + " and ".join(scales)
+        listed = ", ".join(scales[:-1]) + " and " + scales[-1] if len(scales) > 1 else scales[0]
+        note += f"; were the codes {n:,} draws of the prior itself, both would be about {listed}"
     note += "."
     img.mkdir(parents=True, exist_ok=True)
     picture = _draw(groups, ts, img / f"code-gap-{study.name}.png", real["ambiguity"])
