@@ -109,15 +109,13 @@ def block(study: Study, out: Path, records: Path, img: Path, link: str) -> str:
             "path z = (1 - t) E(x) + t z_p from a test image's code to a prior sample (t = 0: the reconstructions; "
             "t = 1: the samples). Nearest code: the median distance from a prior sample to the nearest of the test "
             "images' codes, beside the median distance from a code to its nearest other code")
-    kinds = dict.fromkeys((r.get("prior_kind", "normal"), r["codes"]["dims"])
-                          for results in groups.values() for r in results if "dims" in r["codes"])
-    if kinds:  # what both medians would be, were the codes as many draws of the prior
-        from svae.metrics.codes import prior_spacing
+    # what both medians would be, were the codes as many draws of the prior (per code size the study has)
+    from svae.metrics.codes import prior_spacing
 
-        scales = [f"{prior_spacing(kind, dims, n):.2f} in {dims} dimensions" for kind, dims in kinds]
-        listed = ", ".join(scales[:-1]) + " and " + scales[-1] if len(scales) > 1 else scales[0]
-        note += f"; were the codes {n:,} draws of the prior itself, both would be about {listed}"
-    note += "."
+    kinds = dict.fromkeys((r["prior_kind"], r["codes"]["dims"]) for results in groups.values() for r in results)
+    scales = [f"{prior_spacing(kind, dims, n):.2f} in {dims} dimensions" for kind, dims in kinds]
+    listed = ", ".join(scales[:-1]) + " and " + scales[-1] if len(scales) > 1 else scales[0]
+    note += f"; were the codes {n:,} draws of the prior itself, both would be about {listed}."
     img.mkdir(parents=True, exist_ok=True)
     picture = _draw(groups, ts, img / f"code-gap-{study.name}.png", real["ambiguity"])
     return "\n".join([f"Command: `python scripts/code_gap.py PAGE --study {study.name}` (the runs' checkpoints are "

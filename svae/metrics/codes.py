@@ -18,6 +18,7 @@ import torch
 from ..data import Dataset, to_model, to_unit
 from ..datasets import DATASETS
 from ..model import Model
+from ..models.blocks import sample_prior
 from . import classifier as clf
 from .scores import class_spread, inception_score
 
@@ -87,8 +88,6 @@ def code_gap(model: Model, data: Dataset, n: int = 10000, seed: int = 0) -> dict
 def prior_spacing(prior: str, dims: int, n: int, seed: int = 0) -> float:
     """The nearest-code medians that codes drawn from the prior itself would give: the median distance from each of
     n prior samples to the nearest of n other prior samples (the scale against which code_gap's two medians read)."""
-    from ..models.blocks import sample_prior
-
     g = torch.Generator().manual_seed(seed)
     queries, codes = (sample_prior(n, dims, prior, generator=g).double() for _ in range(2))
     return float(_nearest(queries, codes).median())
