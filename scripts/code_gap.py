@@ -29,46 +29,53 @@ def eval_id(run_dir: Path) -> str:
     return hashlib.sha256((run_dir / "eval.json").read_bytes()).hexdigest()[:16]
 
 
-def current(run: Run) -> dict | None:
-    """The run's codes.json if it belongs to the run's present evaluation."""
-    path = run.dir / "codes.json"
+def current(run: Run, name: str = "codes.json") -> dict | None:
+    """The run's analysis file `name` if it belongs to the run's present evaluation."""
+    path = run.dir / name
     if not (run.finished and path.is_file()):
         return None
     result = json.loads(path.read_text())
     return result if result.get("eval_id") == eval_id(run.dir) else None
 
 
-def analyse(study: Study, out: Path, records: Path, data_dir: str | None, force: bool = False) -> list[Path]:
-    """code_gap for every finished run with a checkpoint and no current codes.json (all with force); each result
-    goes to the run's folder and to its record. Returns the runs analysed."""
+def measure_codes(model, data) -> dict:
+    """codes.json: svae.metrics.codes.code_gap of a run's model (loaded from its checkpoint) on its dataset."""
+    from svae.metrics.codes import code_gap
+
+    return code_gap(model, data)
+
+
+def analyse(study: Study, out: Path, records: Path, data_dir: str | None, force: bool = False,
+            name: str = "codes.json", measure=measure_codes) -> list[Path]:
+    """measure(model, data) for every finished run with a checkpoint and no current file `name` (all with force);
+    each result goes to the run's folder and to its record (name must be one of the study's ANALYSIS_FILES).
+    Returns the runs analysed."""
     import torch
 
     from svae.checkpoint import CheckpointError, run_checkpoint
     from svae.data import load_dataset
-    from svae.metrics.codes import code_gap
     from svae.model import Model
 
     done = []
     for run, record in zip(study.runs(out), study.runs(records)):
-        if not run.finished or (current(run) and not force):
+        if not run.finished or (current(run, name) and not force):
             continue
         try:
             run_checkpoint(run.dir)
         except CheckpointError:
-            print(f"code_gap: {run.dir}: no checkpoint here (a record of another machine), not analysed",
+            print(f"{name}: {run.dir}: no checkpoint here (a record of another machine), not analysed",
                   file=sys.stderr)
             continue
         cfg = run.cfg
         if data_dir:
             cfg.data.data_dir = data_dir
         torch.manual_seed(0)
-        result = {"eval_id": eval_id(run.dir), **code_gap(Model.from_run(run.dir), load_dataset(cfg.data))}
+        result = {"eval_id": eval_id(run.dir), **measure(Model.from_run(run.dir), load_dataset(cfg.data))}
         text = json.dumps(result, indent=1) + "\n"
-        (run.dir / "codes.json").write_text(text)
+        (run.dir / name).write_text(text)
         if record.finished:
-            (record.dir / "codes.json").write_text(text)
-        print(f"code_gap: {run.dir}: reconstructions IS {result['reconstructions']['is']:.2f}, "
-              f"samples IS {result['prior']['is']:.2f}", file=sys.stderr)
+            (record.dir / name).write_text(text)
+        print(f"{name}: {run.dir}: written", file=sys.stderr)
         done.append(run.dir)
     return done
 
@@ -140,21 +147,24 @@ def _draw(groups: dict[tuple, list[dict]], ts: list[float], path: Path, real: fl
     return viz.save_figure(fig, path)
 
 
-def rewrite(page: Path, name: str, data_dir: str | None, force: bool = False, analyse_runs: bool = True) -> str:
+def rewrite(page: Path, name: str, data_dir: str | None, force: bool = False, analyse_runs: bool = True,
+            marker: str = "code-gap", file: str = "codes.json", measure=measure_codes, render=block) -> str:
+    """Analyse the study's runs (measure -> file, unless analyse_runs is false), then replace the page's block
+    `<!-- MARKER:NAME:start -->` ... `<!-- MARKER:NAME:end -->` by render(study, out, records, img, link)."""
     study = Study.load(ROOT / "studies" / f"{name}.yaml")
     out, records = ROOT / "runs" / name, ROOT / "studies" / "records" / name
     restore_records(study, out, records)
     if analyse_runs:
-        analyse(study, out, records, data_dir, force)
-    start, end = f"<!-- code-gap:{name}:start -->", f"<!-- code-gap:{name}:end -->"
+        analyse(study, out, records, data_dir, force, file, measure)
+    start, end = f"<!-- {marker}:{name}:start -->", f"<!-- {marker}:{name}:end -->"
     text = page.read_text()
     if start not in text or end not in text:
-        raise SystemExit(f"code_gap: {page} has no block {start} ... {end}")
+        raise SystemExit(f"{marker}: {page} has no block {start} ... {end}")
     # not docs/img/NAME: scripts/study_page.py empties that folder whenever it redraws the study's block
-    link = Path("img") / "code-gap" if page.parent.name == "docs" else Path("docs") / "img" / "code-gap"
+    link = Path("img") / marker if page.parent.name == "docs" else Path("docs") / "img" / marker
     head, rest = text.split(start, 1)
-    text = head + start + "\n" + block(study, out, records, ROOT / "docs" / "img" / "code-gap",
-                                       link.as_posix()) + end + rest.split(end, 1)[1]
+    text = head + start + "\n" + render(study, out, records, ROOT / "docs" / "img" / marker,
+                                        link.as_posix()) + end + rest.split(end, 1)[1]
     page.write_text(text)
     return text
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 # Only light modules here: torch and numpy load inside main(), where a Ctrl-C during their import is caught.
-from .config import SEED_MAX
+from .config import BN_STATS, SEED_MAX
 from .datasets import CLASSIFIER_DOMAINS
 from .errors import DivergenceError, Interrupted, SvaeError, UsageError, one_line
 
@@ -57,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--inception", type=int, metavar="N",
                    help="CIFAR-10 / CelebA: images behind the Inception-v3 FID, KID and IS (0: none; default: the "
                         "run's train.eval_inception, which on a CPU is none)")
+    e.add_argument("--bn-stats", choices=BN_STATS,
+                   help="BatchNorm statistics to score with: the running averages as trained, or re-estimated per "
+                        "pathway (prior draws for the samples, training images and their codes for the "
+                        "reconstructions; docs/evaluation.md section 5c); default: the run's train.eval_bn_stats")
 
     s = sub.add_parser("sample", help="draw samples of a trained run into a .npy file")
     s.add_argument("run_dir")
@@ -349,7 +353,8 @@ def _dispatch(a: argparse.Namespace) -> int:
         data_dir = os.path.abspath(os.path.expanduser(a.data_dir)) if a.data_dir else None
         if a.inception is not None and a.inception < 0:
             raise UsageError(f"--inception must be >= 0, got {a.inception}")
-        print(json.dumps(run.evaluate_run(a.run_dir, device=a.device, data_dir=data_dir, inception=a.inception),
+        print(json.dumps(run.evaluate_run(a.run_dir, device=a.device, data_dir=data_dir, inception=a.inception,
+                                         bn_stats=a.bn_stats),
                          indent=2))
         return 0
     import torch

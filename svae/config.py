@@ -32,6 +32,7 @@ CRITIC_NORMS = ("batch", "none", "spectral")
 CRITIC_BN = ("joint", "apart")
 INITS = ("default", "xavier")
 DECODER_BNS = ("channels", "units")
+BN_STATS = ("running", "pathway")  # train.eval_bn_stats
 GEN_LOSSES = ("model", "probability")
 REDUCTIONS = ("mean", "sum")
 Z_ACTIVATIONS = ("auto", "none", "tanh")
@@ -143,6 +144,10 @@ class TrainConfig:
     # takes 0.13-0.17 s an image on one core: 10,000 samples and 10,000 test images, about 50 minutes), 0 never,
     # N that many
     eval_inception: int = resumable(-1)
+    # BatchNorm statistics the evaluation scores with: "running" (the running averages as trained, which blend the
+    # decoder's two kinds of input, prior draws and codes) or "pathway" (re-estimated on each pathway's own inputs,
+    # as training normalised them: svae/metrics/bn_stats.py, docs/evaluation.md section 5c)
+    eval_bn_stats: str = resumable("running")
     # speed (docs/speed.md, svae/training/speed.py): how a step is computed, never which losses it minimises;
     # resumable but for reuse_forward and precision, which change the noise draws and the rounding of a resumed run
     reuse_forward: bool = True  # the last critic update reuses the generator update's E(x), G(z) (one z per batch)
@@ -306,6 +311,7 @@ def validate(cfg: Config) -> Config:
     _choice("objective.estimator", o.estimator, ESTIMATORS)
     _choice("train.on_divergence", t.on_divergence, ON_DIVERGENCE)
     _choice("train.precision", t.precision, PRECISIONS)
+    _choice("train.eval_bn_stats", t.eval_bn_stats, BN_STATS)
     if (d.name == "toy") != (m.arch == "toy"):
         raise ConfigError(f"model.arch {m.arch!r} does not fit data.name {d.name!r}")
     if m.arch not in ("toy", d.name):

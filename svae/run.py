@@ -12,6 +12,7 @@ from . import __version__, rundir
 from .checkpoint import find_checkpoint, load_checkpoint, run_checkpoint
 from .config import Config, ConfigError, resumable_keys, set_value, validate
 from .data import Dataset, load_dataset, to_model, to_unit
+from .metrics.bn_stats import pathway_models
 from .metrics.evaluate import Probe, evaluate
 from .model import Model
 from .presets import get_preset
@@ -161,10 +162,11 @@ def absolute_paths(cfg: Config) -> Config:
 
 
 def evaluate_run(run_dir: str | Path, device: str = "cpu", data_dir: str | None = None,
-                 inception: int | None = None) -> dict[str, Any]:
+                 inception: int | None = None, bn_stats: str | None = None) -> dict[str, Any]:
     """Scores and pictures of a run directory (locked meanwhile); writes DIR/eval.json and returns it.
     data_dir: where the dataset is now, if not where config.yaml says (a moved folder, an older relative path);
-    inception: images behind the Inception-v3 scores, instead of the run's train.eval_inception."""
+    inception: images behind the Inception-v3 scores, instead of the run's train.eval_inception; bn_stats: the
+    BatchNorm statistics to score with, instead of the run's train.eval_bn_stats."""
     run_dir = Path(run_dir)
     path = run_checkpoint(run_dir)
     ckpt = load_checkpoint(path, map_location=device)  # opened once: the weights and the step it holds
@@ -172,6 +174,9 @@ def evaluate_run(run_dir: str | Path, device: str = "cpu", data_dir: str | None 
     live = Model.from_checkpoint(ckpt, path, device, weights="live") if "ema" in ckpt else None
     if inception is not None:
         model.cfg.train.eval_inception = inception
+    if bn_stats is not None:
+        set_value(model.cfg, "train.eval_bn_stats", bn_stats)
+        validate(model.cfg)
     info = {"steps": int(ckpt["step"]), "seconds": round(float(ckpt.get("elapsed", 0.0)), 3)}
     if data_dir:
         model.cfg.data.data_dir = data_dir
@@ -188,29 +193,37 @@ def _evaluate(run_dir: Path, model: Model, data: Dataset, trainer_info: dict,
               live: Model | None = None) -> dict[str, Any]:
     """Score `model` (with `live`: the weight average, and the live weights beside it under "live") and draw it."""
     cfg = model.cfg
-    scores = evaluate(model, data, cfg.train.eval_samples, cfg.train.eval_splits, inception_n=cfg.train.eval_inception)
+    bn = cfg.train.eval_bn_stats
+    scores = evaluate(model, data, cfg.train.eval_samples, cfg.train.eval_splits, inception_n=cfg.train.eval_inception,
+                      bn_stats=bn)
     extra: dict[str, Any] = {}
     if live is not None:
         live_scores = evaluate(live, data, cfg.train.eval_samples, cfg.train.eval_splits,
-                               inception_n=cfg.train.eval_inception)
+                               inception_n=cfg.train.eval_inception, bn_stats=bn)
         extra = {"weights": f"ema {cfg.train.ema:g}",
                  "live": {k: live_scores[k] for k in LIVE_KEYS if live_scores.get(k) is not None}}
     result = EvalResult.from_dict({
         "preset": cfg.preset, "model": cfg.objective.kind, "lam": cfg.objective.lam, "seed": cfg.train.seed,
         **scores, **extra, **trainer_info, "machine": machine()})
-    draw(model, data, run_dir)
+    if bn == "pathway":  # the pictures show what was scored: samples and reconstructions, each with its statistics
+        sampler, reconstructor = pathway_models(model, data)
+        draw(sampler, data, run_dir, reconstructor=reconstructor)
+    else:
+        draw(model, data, run_dir)
     result.save(run_dir / "eval.json")
     return result.to_dict()
 
 
 @torch.no_grad()
-def draw(model: Model, data: Dataset, run_dir: Path, seed: int = 0) -> list[Path]:
-    """The run's pictures: the toy's four panels, or sample and reconstruction grids."""
+def draw(model: Model, data: Dataset, run_dir: Path, seed: int = 0, reconstructor: Model | None = None) -> list[Path]:
+    """The run's pictures: the toy's four panels, or sample and reconstruction grids (the reconstructions by
+    `reconstructor` where given: the same weights with other BatchNorm statistics, svae/metrics/bn_stats.py)."""
     model.eval()
+    reconstructor = (reconstructor or model).eval()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         x = to_model(data.x_test[:40 if data.is_image else 1024].to(model.device), model.out_range)
-        x_rec, samples = model.reconstruct(x), model.sample(100 if data.is_image else 2000)
+        x_rec, samples = reconstructor.reconstruct(x), model.sample(100 if data.is_image else 2000)
         if not data.is_image:
             z = model.encode(x)
             title = f"{model.cfg.preset or model.cfg.objective.kind} (lambda={model.cfg.objective.lam:g})"

@@ -39,6 +39,16 @@ def test_train_writes_the_run_directory(run):
     assert "lam: 0.5" in cfg and "steps: 6" in cfg and "seed: 3" in cfg
 
 
+def test_eval_rescores_with_pathway_batchnorm_statistics_when_asked(run, capsys):
+    assert main(["eval", str(run), "--bn-stats", "pathway"]) == 0
+    assert json.loads((run / "eval.json").read_text())["bn_stats"] == "pathway"
+    assert main(["eval", str(run)]) == 0  # the run's own train.eval_bn_stats again: the running averages
+    assert "bn_stats" not in json.loads((run / "eval.json").read_text())
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", str(run), "--bn-stats", "batch"])
+    assert exit_.value.code == 2 and "invalid choice: 'batch'" in capsys.readouterr().err
+
+
 def test_eval_is_repeatable(run, capsys):
     assert main(["eval", str(run)]) == 0
     printed = json.loads(capsys.readouterr().out)

@@ -156,9 +156,10 @@ class Study:
 # what a record of a finished run keeps: enough for the summary, the curves and the panels, and small enough for git
 # (about 0.1 MB a run); the checkpoints stay in the study folder
 RECORD_FILES = ("config.yaml", "eval.json", "metrics.jsonl", "samples.png", "reconstructions.png", "toy.png")
-# analyses made after a run from its checkpoint (scripts/code_gap.py): copied where there, never deleted where not
-# (the machine with the checkpoint may be gone); each names the eval.json it belongs to, so a stale one is ignored
-ANALYSIS_FILES = ("codes.json",)
+# analyses made after a run from its checkpoint (scripts/code_gap.py, scripts/bn_stats.py): copied where there, never
+# deleted where not (the machine with the checkpoint may be gone); each names the eval.json it belongs to, so a stale
+# one is ignored
+ANALYSIS_FILES = ("codes.json", "bn.json")
 
 
 def _copy_record(src: Path, dest: Path) -> Path:
