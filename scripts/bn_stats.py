@@ -24,12 +24,15 @@ KEYS = ("is_mean", "mse", "fid", "is_indomain_mean")  # what the block compares,
 
 def measure(model, data) -> dict:
     """bn.json: the run's evaluation (its own eval settings) with running and with per-pathway statistics."""
+    from svae.metrics.bn_stats import scoring_models
     from svae.metrics.evaluate import evaluate
 
     t = model.cfg.train
     out = {}
     for bn in ("running", "pathway"):
-        scores = evaluate(model, data, t.eval_samples, t.eval_splits, inception_n=t.eval_inception, bn_stats=bn)
+        sampler, reconstructor = scoring_models(model, data, bn)
+        scores = evaluate(sampler, data, t.eval_samples, t.eval_splits, inception_n=t.eval_inception,
+                          reconstructor=reconstructor)
         out[bn] = {k: scores[k] for k in KEYS if scores.get(k) is not None}
     return out
 

@@ -12,7 +12,7 @@ from . import __version__, rundir
 from .checkpoint import find_checkpoint, load_checkpoint, run_checkpoint
 from .config import Config, ConfigError, resumable_keys, set_value, validate
 from .data import Dataset, load_dataset, to_model, to_unit
-from .metrics.bn_stats import pathway_models
+from .metrics.bn_stats import scoring_models
 from .metrics.evaluate import Probe, evaluate
 from .model import Model
 from .presets import get_preset
@@ -194,22 +194,20 @@ def _evaluate(run_dir: Path, model: Model, data: Dataset, trainer_info: dict,
     """Score `model` (with `live`: the weight average, and the live weights beside it under "live") and draw it."""
     cfg = model.cfg
     bn = cfg.train.eval_bn_stats
-    scores = evaluate(model, data, cfg.train.eval_samples, cfg.train.eval_splits, inception_n=cfg.train.eval_inception,
-                      bn_stats=bn)
-    extra: dict[str, Any] = {}
+    sampler, reconstructor = scoring_models(model, data, bn)
+    scores = evaluate(sampler, data, cfg.train.eval_samples, cfg.train.eval_splits,
+                      inception_n=cfg.train.eval_inception, reconstructor=reconstructor)
+    extra: dict[str, Any] = {} if bn == "running" else {"bn_stats": bn}  # absent: as every eval.json before the key
     if live is not None:
-        live_scores = evaluate(live, data, cfg.train.eval_samples, cfg.train.eval_splits,
-                               inception_n=cfg.train.eval_inception, bn_stats=bn)
-        extra = {"weights": f"ema {cfg.train.ema:g}",
-                 "live": {k: live_scores[k] for k in LIVE_KEYS if live_scores.get(k) is not None}}
+        live_sampler, live_reconstructor = scoring_models(live, data, bn)
+        live_scores = evaluate(live_sampler, data, cfg.train.eval_samples, cfg.train.eval_splits,
+                               inception_n=cfg.train.eval_inception, reconstructor=live_reconstructor)
+        extra.update({"weights": f"ema {cfg.train.ema:g}",
+                      "live": {k: live_scores[k] for k in LIVE_KEYS if live_scores.get(k) is not None}})
     result = EvalResult.from_dict({
         "preset": cfg.preset, "model": cfg.objective.kind, "lam": cfg.objective.lam, "seed": cfg.train.seed,
         **scores, **extra, **trainer_info, "machine": machine()})
-    if bn == "pathway":  # the pictures show what was scored: samples and reconstructions, each with its statistics
-        sampler, reconstructor = pathway_models(model, data)
-        draw(sampler, data, run_dir, reconstructor=reconstructor)
-    else:
-        draw(model, data, run_dir)
+    draw(sampler, data, run_dir, reconstructor=reconstructor)  # the pictures show what was scored
     result.save(run_dir / "eval.json")
     return result.to_dict()
 

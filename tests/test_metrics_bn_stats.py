@@ -10,7 +10,7 @@ from torch import nn
 
 from svae.config import ConfigError, validate
 from svae.data import Dataset
-from svae.metrics.bn_stats import estimate, pathway_models
+from svae.metrics.bn_stats import estimate, pathway_models, scoring_models
 from svae.metrics.evaluate import evaluate
 from svae.model import Model
 from svae.presets import get_preset
@@ -74,15 +74,19 @@ def test_pathway_models_estimate_each_pathway_on_its_own_inputs_and_leave_the_mo
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), reconstructor.state_dict().values()))
 
 
-def test_evaluate_with_pathway_statistics_says_so_and_scores_other_numbers():
+def test_the_scoring_models_are_the_model_itself_or_the_pathway_copies():
     torch.manual_seed(0)
     model, data = Model(get_preset("mnist-svae-r")), _mnist()
+    assert scoring_models(model, data, "running") == (model, model)
+    sampler, reconstructor = scoring_models(model, data, "pathway")
     running = evaluate(model, data, n_samples=20, splits=2)
-    pathway = evaluate(model, data, n_samples=20, splits=2, bn_stats="pathway")
-    assert "bn_stats" not in running and pathway["bn_stats"] == "pathway"
-    assert pathway["mse"] != running["mse"]
+    pathway = evaluate(sampler, data, n_samples=20, splits=2, reconstructor=reconstructor)
+    assert pathway["mse"] != running["mse"] and pathway["is_mean"] != running["is_mean"]
+    # the reconstructor reconstructs, the model samples: the sampler's samples with the model's reconstructions
+    mixed = evaluate(sampler, data, n_samples=20, splits=2, reconstructor=model)
+    assert mixed["mse"] == running["mse"] and mixed["is_mean"] == pathway["is_mean"]
     with pytest.raises(ValueError, match="bn_stats: one of running, pathway"):
-        evaluate(model, data, n_samples=20, splits=2, bn_stats="batch")
+        scoring_models(model, data, "batch")
 
 
 def test_the_config_takes_only_the_known_statistics():

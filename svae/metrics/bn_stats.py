@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 import torch
 from torch import nn
 
+from ..config import BN_STATS
 from ..data import Dataset, to_model
 from ..model import Model
 
@@ -76,3 +77,11 @@ def pathway_models(model: Model, data: Dataset, batches: int = 50, batch_size: i
         reconstructor.encoder.eval()
         estimate(reconstructor.decoder, (reconstructor.encoder(x) for x in images))
     return sampler.eval(), reconstructor.eval()
+
+
+def scoring_models(model: Model, data: Dataset, bn_stats: str, seed: int = 0) -> tuple[Model, Model]:
+    """(sampler, reconstructor) that an evaluation with train.eval_bn_stats = bn_stats scores: `model` itself for
+    both with "running", pathway_models' copies with "pathway"."""
+    if bn_stats not in BN_STATS:
+        raise ValueError(f"bn_stats: one of {', '.join(BN_STATS)}, got {bn_stats!r}")
+    return (model, model) if bn_stats == "running" else pathway_models(model, data, seed=seed)

@@ -6,33 +6,27 @@ from typing import Any
 
 import torch
 
-from ..config import BN_STATS
 from ..data import Dataset, to_model, to_unit
 from ..data import toy as toy_data
 from ..datasets import DATASETS
 from . import classifier as clf
-from .bn_stats import pathway_models
 from .scores import class_spread, inception_score, reconstruction_errors
 from ..model import Model
 
 
 @torch.no_grad()
 def evaluate(model: Model, data: Dataset, n_samples: int = 10000, splits: int = 10, seed: int = 0,
-             inception_n: int = -1, bn_stats: str = "running") -> dict[str, Any]:
+             inception_n: int = -1, reconstructor: Model | None = None) -> dict[str, Any]:
     """Scores of a model on the test split; the same seed gives the same numbers. inception_n: images behind the
-    Inception-v3 scores of CIFAR-10 and CelebA (train.eval_inception: -1 auto, 0 none). bn_stats
-    (train.eval_bn_stats): "running" scores the networks with their BatchNorm running averages as trained,
-    "pathway" with statistics re-estimated on each pathway's inputs (svae/metrics/bn_stats.py)."""
-    if bn_stats not in BN_STATS:
-        raise ValueError(f"bn_stats: one of {', '.join(BN_STATS)}, got {bn_stats!r}")
+    Inception-v3 scores of CIFAR-10 and CelebA (train.eval_inception: -1 auto, 0 none). reconstructor: what
+    reconstructs the test images where not `model` itself (the same weights with other BatchNorm statistics:
+    svae.metrics.bn_stats.scoring_models)."""
     start = time.perf_counter()
     model.eval()
-    sampler = reconstructor = model
-    if bn_stats == "pathway":
-        sampler, reconstructor = pathway_models(model, data, seed=seed)
+    reconstructor = (reconstructor or model).eval()
     with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):
         torch.manual_seed(seed)
-        samples = sampler.sample(n_samples)
+        samples = model.sample(n_samples)
         x = to_model(data.x_test.to(model.device), model.out_range)
         x_rec = reconstructor.reconstruct(x)
     if not DATASETS[data.name].image:
@@ -43,8 +37,6 @@ def evaluate(model: Model, data: Dataset, n_samples: int = 10000, splits: int = 
         n_inception = inception_images(inception_n, n_samples, model.device.type)
         out.update(_classifier_scores(data, to_unit(samples, model.out_range).cpu(), x01, rec01, splits, n_inception,
                                       inception_n))
-    if bn_stats != "running":  # absent: the running averages, as every eval.json before the key existed
-        out["bn_stats"] = bn_stats
     out.update({"n_samples": n_samples, "splits": splits, "n_test": len(x),
                 "eval_seconds": round(time.perf_counter() - start, 3)})
     return out
