@@ -1,6 +1,7 @@
 """A model: the networks of one preset plus its prior and objective; sampling and reconstruction."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
@@ -13,6 +14,20 @@ from .models import build_networks
 from .models.blocks import sample_prior
 from .objectives import Objective
 from .progress import bar
+
+
+def without_critics(model: nn.Module) -> nn.Module:
+    """A deep copy of a Model (or any module with `critic` and `critic_p` attributes) whose critics are None: what
+    samples and reconstructs (a weight average, BatchNorm statistics of its own) without copying what only trains.
+    `model` keeps its critics."""
+    kept = {k: getattr(model, k) for k in ("critic", "critic_p")}
+    for k in kept:
+        setattr(model, k, None)
+    try:
+        return copy.deepcopy(model)
+    finally:
+        for k, net in kept.items():
+            setattr(model, k, net)
 
 
 class Model(nn.Module):

@@ -7,11 +7,10 @@ evaluation the samples are normalised partly by the codes' statistics and the re
 prior's: neither pathway is evaluated as it was trained. Re-estimating the statistics on each pathway's own inputs
 (as torch.optim.swa_utils.update_bn does for a weight average) gives two copies of the model: a sampler (the
 decoder's statistics from prior draws) and a reconstructor (the encoder's from training images, the decoder's from
-their codes). docs/evaluation.md section 5c has the measurements.
+their codes). docs/evaluation.md section 5c describes the option, docs/results.md has the MNIST measurements.
 """
 from __future__ import annotations
 
-import copy
 from typing import Iterable, Iterator
 
 import torch
@@ -19,7 +18,7 @@ from torch import nn
 
 from ..config import BN_STATS
 from ..data import Dataset, to_model
-from ..model import Model
+from ..model import Model, without_critics
 
 
 @torch.no_grad()
@@ -59,22 +58,14 @@ def pathway_models(model: Model, data: Dataset, batches: int = 50, batch_size: i
     on `batches` batches of each pathway's inputs: the sampler's decoder on prior draws, the reconstructor's
     encoder on training images and its decoder on their codes. `model` is not changed; the same seed gives the
     same statistics, and the global RNG is left as it was."""
-    kept = {k: getattr(model, k) for k in ("critic", "critic_p")}
-    for k in kept:  # the critics are not needed to sample or reconstruct: not copied
-        setattr(model, k, None)
-    try:
-        sampler, reconstructor = copy.deepcopy(model), copy.deepcopy(model)
-    finally:
-        for k, net in kept.items():
-            setattr(model, k, net)
+    sampler, reconstructor = without_critics(model), without_critics(model)
     devices = [model.device] if model.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):  # the decoders' and encoders' noise inputs draw from it
         torch.manual_seed(seed)
         g = torch.Generator().manual_seed(seed)
         estimate(sampler.decoder, (sampler.sample_prior(batch_size) for _ in range(batches)))
         images = list(_image_batches(data, model, batches, batch_size, g))
-        estimate(reconstructor.encoder, images)
-        reconstructor.encoder.eval()
+        estimate(reconstructor.encoder, images)  # leaves it in eval mode: the codes are the evaluated encoder's
         estimate(reconstructor.decoder, (reconstructor.encoder(x) for x in images))
     return sampler.eval(), reconstructor.eval()
 

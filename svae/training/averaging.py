@@ -11,10 +11,11 @@ statistics then belong to the same stretch of training as the weights they norma
 """
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
+
+from ..model import without_critics
 
 AVERAGED = ("encoder", "decoder")  # the critics are never sampled from: not averaged
 
@@ -29,14 +30,7 @@ class WeightAverage:
         if not 0.0 < decay < 1.0:
             raise ValueError(f"decay must lie in (0, 1), got {decay}")
         self.decay = decay
-        critics = {k: getattr(live, k) for k in ("critic", "critic_p")}
-        for k in critics:  # not copied: only the encoder and decoder are averaged
-            setattr(live, k, None)
-        try:
-            self.model = copy.deepcopy(live)
-        finally:
-            for k, c in critics.items():
-                setattr(live, k, c)
+        self.model = without_critics(live)  # only the encoder and decoder are averaged
         self.model.requires_grad_(False)
         self.model.eval()
 
