@@ -10,13 +10,12 @@ replaces the block between `<!-- bn-stats:NAME:start -->` and `<!-- bn-stats:NAM
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import code_gap  # noqa: E402  (the analyse-and-rewrite machinery of the code-gap blocks)
-from code_gap import ROOT, current  # noqa: E402
+from code_gap import current  # noqa: E402
 from svae.experiments.study import Study, _cell  # noqa: E402  (_cell: mean ± std)
 
 KEYS = ("is_mean", "mse", "fid", "is_indomain_mean")  # what the block compares, where a run has it
@@ -64,16 +63,7 @@ def block(study: Study, out: Path, records: Path, img: Path, link: str) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("page", type=Path)
-    p.add_argument("--study", required=True)
-    p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
-    p.add_argument("--force", action="store_true", help="analyse again the runs that have a bn.json")
-    p.add_argument("--no-analyse", action="store_true", help="only rewrite the block from the bn.json there are")
-    a = p.parse_args()
-    code_gap.rewrite(a.page, a.study, a.data_dir, a.force, not a.no_analyse, marker="bn-stats", file="bn.json",
-                     measure=measure, render=block)
-    print(f"wrote {a.page}")
+    code_gap.main(__doc__.splitlines()[0], marker="bn-stats", file="bn.json", measure=measure, render=block)
 
 
 if __name__ == "__main__":

@@ -169,15 +169,18 @@ def rewrite(page: Path, name: str, data_dir: str | None, force: bool = False, an
     return text
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(description: str = __doc__.splitlines()[0], **block_kind) -> None:
+    """The command line of an analysis block: this script's, or another's with rewrite's marker, file, measure
+    and render (scripts/bn_stats.py)."""
+    file = block_kind.get("file", "codes.json")
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("page", type=Path)
     p.add_argument("--study", required=True)
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
-    p.add_argument("--force", action="store_true", help="analyse again the runs that have a codes.json")
-    p.add_argument("--no-analyse", action="store_true", help="only rewrite the block from the codes.json there are")
+    p.add_argument("--force", action="store_true", help=f"analyse again the runs that have a {file}")
+    p.add_argument("--no-analyse", action="store_true", help=f"only rewrite the block from the {file} there are")
     a = p.parse_args()
-    rewrite(a.page, a.study, a.data_dir, a.force, not a.no_analyse)
+    rewrite(a.page, a.study, a.data_dir, a.force, not a.no_analyse, **block_kind)
     print(f"wrote {a.page}")
 
 

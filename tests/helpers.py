@@ -21,3 +21,25 @@ def shared_data_dir() -> "Path":  # noqa: F821
 
     env = os.environ.get("SVAE_SHARED_DATA")
     return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def finished_study(tmp_path, seeds=(0, 1), variants=None):
+    """A one-preset study (mnist-svae-r, lambda 1; variants: name -> sets) whose runs under tmp_path/runs are
+    finished (config.yaml, and an eval.json of IS 8.0 at MSE 0.06), for the analysis blocks. Returns (study, runs
+    folder, records folder)."""
+    import json
+
+    import yaml
+
+    from svae.experiments.study import Study
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"name": "s", "presets": ["mnist-svae-r"], "seeds": list(seeds),
+                                    "sets": {"train.steps": 4}, **({"variants": variants} if variants else {})}))
+    study = Study.load(path)
+    out = tmp_path / "runs"
+    for run in study.runs(out):
+        run.dir.mkdir(parents=True)
+        run.cfg.save(run.dir / "config.yaml")
+        (run.dir / "eval.json").write_text(json.dumps({"is_mean": 8.0, "mse": 0.06}))
+    return study, out, tmp_path / "records"

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from torch import nn
 
+from helpers import finished_study
 from svae.config import ConfigError, validate
 from svae.data import Dataset
 from svae.metrics.bn_stats import estimate, pathway_models, scoring_models
@@ -107,18 +107,9 @@ def _script():
 
 
 def test_the_page_block_sets_running_and_pathway_scores_side_by_side_over_seeds(tmp_path):
-    from svae.experiments.study import Study
-
     script = _script()
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump({"name": "s", "presets": ["mnist-svae-r"], "seeds": [0, 1],
-                                    "sets": {"train.steps": 4}}))
-    study = Study.load(path)
-    out, records = tmp_path / "runs", tmp_path / "records"
+    study, out, records = finished_study(tmp_path)
     for run, mse in zip(study.runs(out), (0.03, 0.05)):
-        run.dir.mkdir(parents=True)
-        run.cfg.save(run.dir / "config.yaml")
-        (run.dir / "eval.json").write_text(json.dumps({"is_mean": 8.0, "mse": 0.06}))
         (run.dir / "bn.json").write_text(json.dumps({"eval_id": script.code_gap.eval_id(run.dir),
                                                      "running": {"is_mean": 8.0, "mse": 0.06},
                                                      "pathway": {"is_mean": 8.2, "mse": mse}}))

@@ -99,20 +99,11 @@ def _result(recs_is: float, ambiguity_at_prior: float) -> dict:
 def test_the_page_block_averages_seeds_and_ignores_the_analysis_of_an_earlier_run(tmp_path):
     import json
 
-    import yaml
-
-    from svae.experiments.study import Study
+    from helpers import finished_study
 
     script = _script()
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump({"name": "s", "presets": ["mnist-svae-r"], "seeds": [0, 1],
-                                    "sets": {"train.steps": 4}}))
-    study = Study.load(path)
-    out, records = tmp_path / "runs", tmp_path / "records"
+    study, out, records = finished_study(tmp_path)
     for run, recs_is in zip(study.runs(out), (9.4, 9.6)):
-        run.dir.mkdir(parents=True)
-        run.cfg.save(run.dir / "config.yaml")
-        (run.dir / "eval.json").write_text(json.dumps({"is_mean": 8.0, "mse": 0.06}))
         (run.dir / "codes.json").write_text(json.dumps({"eval_id": script.eval_id(run.dir),
                                                         **_result(recs_is, 0.2)}))
     text = script.block(study, out, records, tmp_path / "img", "img/code-gap")
@@ -136,20 +127,12 @@ def test_decode_is_the_decoder_in_batches():
 def test_the_page_block_shows_the_width_of_a_gaussian_encoder_beside_deterministic_ones(tmp_path):
     import json
 
-    import yaml
-
-    from svae.experiments.study import Study
+    from helpers import finished_study
 
     script = _script()
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump({"name": "s", "presets": ["mnist-svae-r"], "seeds": [0], "sets": {"train.steps": 4},
-                                    "variants": {"baseline": {}, "gauss": {"model.encoder_head": "gaussian"}}}))
-    study = Study.load(path)
-    out = tmp_path / "runs"
+    study, out, _ = finished_study(tmp_path, seeds=(0,),
+                                   variants={"baseline": {}, "gauss": {"model.encoder_head": "gaussian"}})
     for run in study.runs(out):
-        run.dir.mkdir(parents=True)
-        run.cfg.save(run.dir / "config.yaml")
-        (run.dir / "eval.json").write_text(json.dumps({"is_mean": 8.0, "mse": 0.06}))
         result = _result(9.5, 0.2)
         if run.variant == "gauss":
             result["codes"]["posterior_std_median"] = 0.0123
