@@ -223,7 +223,7 @@ def draw(model: Model, data: Dataset, run_dir: Path, seed: int = 0, reconstructo
         x = to_model(data.x_test[:40 if data.is_image else 1024].to(model.device), model.out_range)
         x_rec, samples = reconstructor.reconstruct(x), model.sample(100 if data.is_image else 2000)
         if not data.is_image:
-            z = model.encode(x)
+            z = reconstructor.encode(x)  # the codes belong to the reconstruction pathway
             title = f"{model.cfg.preset or model.cfg.objective.kind} (lambda={model.cfg.objective.lam:g})"
             return [viz.toy_figure(x, data.y_test[:len(x)], samples, x_rec, z, run_dir / "toy.png", title)]
     unit = lambda t: to_unit(t, model.out_range)  # noqa: E731
