@@ -4,8 +4,8 @@
 
 For every finished run of studies/NAME.yaml in runs/NAME/ that has its checkpoint, the run's evaluation is
 repeated with the statistics re-estimated per pathway (svae/metrics/bn_stats.py: prior draws for the samples,
-training images and their codes for the reconstructions) and written, beside the running averages' scores of its
-eval.json, to the run's bn.json and its record in studies/records/NAME/. The table (mean ± std over seeds)
+training images and their codes for the reconstructions) and with the running averages, and both are written
+to the run's bn.json and its record in studies/records/NAME/. The table (mean ± std over seeds)
 replaces the block between `<!-- bn-stats:NAME:start -->` and `<!-- bn-stats:NAME:end -->` of PAGE.
 """
 from __future__ import annotations
@@ -57,9 +57,9 @@ def block(study: Study, out: Path, records: Path, img: Path, link: str) -> str:
         lines.append("| " + " | ".join([variant, preset, f"{lam:g}", str(len(results)), *cells]) + " |")
     return "\n".join([f"Command: `python scripts/bn_stats.py PAGE --study {study.name}` (the runs' checkpoints are "
                       "needed once; their bn.json records keep the numbers). Running: the BatchNorm running "
-                      "averages as trained (eval.json's protocol); pathway: statistics re-estimated on 50 batches "
-                      "of 100 of each pathway's inputs (`train.eval_bn_stats=pathway`); the same weights, samples "
-                      "and test images.", "", *lines]) + "\n"
+                      "averages as trained (`train.eval_bn_stats=running`); pathway: statistics re-estimated on 50 "
+                      "batches of 100 of each pathway's inputs (`train.eval_bn_stats=pathway`, the image presets' "
+                      "evaluation since 2026-12-02); the same weights, samples and test images.", "", *lines]) + "\n"
 
 
 def main() -> None:

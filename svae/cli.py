@@ -16,6 +16,9 @@ EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 1
 EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE's number on Linux and macOS
 DATA_DEFAULT = "default: $SVAE_DATA, else ~/.cache/svae/data"
+BN_HELP = ("BatchNorm statistics to use: the running averages as trained, or re-estimated per pathway (prior draws "
+           "for the samples, training images and their codes for the reconstructions; docs/evaluation.md section "
+           "5c); default: the run's train.eval_bn_stats, what its eval.json scored")
 MAX_SAMPLES = 100_000_000  # `svae sample --n`: beyond any use, and caught before memory is
 
 
@@ -57,10 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--inception", type=int, metavar="N",
                    help="CIFAR-10 / CelebA: images behind the Inception-v3 FID, KID and IS (0: none; default: the "
                         "run's train.eval_inception, which on a CPU is none)")
-    e.add_argument("--bn-stats", choices=BN_STATS,
-                   help="BatchNorm statistics to score with: the running averages as trained, or re-estimated per "
-                        "pathway (prior draws for the samples, training images and their codes for the "
-                        "reconstructions; docs/evaluation.md section 5c); default: the run's train.eval_bn_stats")
+    e.add_argument("--bn-stats", choices=BN_STATS, help=BN_HELP)
 
     s = sub.add_parser("sample", help="draw samples of a trained run into a .npy file")
     s.add_argument("run_dir")
@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="FILE.npy: float32, images (N,C,H,W) in [0,1], toy (N,2)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="cpu")
+    s.add_argument("--bn-stats", choices=BN_STATS, help=BN_HELP)
 
     r = sub.add_parser("reconstruct", help="reconstruct G(E(x)) for the arrays of a .npy file")
     r.add_argument("run_dir")
@@ -75,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--device", default="cpu")
+    r.add_argument("--bn-stats", choices=BN_STATS, help=BN_HELP + " (pathway reads training images)")
+    r.add_argument("--data-dir", help="the dataset's folder, if not the one the run's config.yaml names")
 
     c = sub.add_parser("classifier", help="train the classifier behind the MNIST / in-domain CIFAR-10 scores")
     c.add_argument("action", choices=["train"])
@@ -359,6 +362,8 @@ def _dispatch(a: argparse.Namespace) -> int:
         return 0
     import torch
 
+    from .data import load_dataset
+    from .metrics.bn_stats import estimate_batches, pathway_models, pathway_sampler
     from .models import x_shape
 
     _check_seed(a.seed)
@@ -366,14 +371,22 @@ def _dispatch(a: argparse.Namespace) -> int:
     if a.command == "sample" and not 0 < a.n <= MAX_SAMPLES:
         raise UsageError(f"--n must lie in [1, {MAX_SAMPLES}], got {a.n}")
     model = Model.from_run(a.run_dir, a.device)
+    per_pathway = (a.bn_stats or model.cfg.train.eval_bn_stats) == "pathway"
     if a.command == "sample":
         _check_sample_size(a.n, x_shape(model.cfg.model.arch), a.out)
+        if per_pathway:
+            model = pathway_sampler(model, batches=estimate_batches(model))
         torch.manual_seed(a.seed)
         _save_array(a.out, model.sample_array(a.n))
         print(f"wrote {a.n} samples to {a.out}")
         return 0
     if a.command == "reconstruct":
         x = _load_input(a.input, model)
+        if per_pathway:  # the encoder's statistics are those of training images: the dataset must be at hand
+            cfg = run.absolute_paths(model.cfg)
+            if a.data_dir:
+                cfg.data.data_dir = os.path.abspath(os.path.expanduser(a.data_dir))
+            model = pathway_models(model, load_dataset(cfg.data), batches=estimate_batches(model))[1]
         torch.manual_seed(a.seed)
         _save_array(a.out, model.reconstruct_array(x))
         print(f"wrote {len(x)} reconstructions to {a.out}")

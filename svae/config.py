@@ -146,7 +146,8 @@ class TrainConfig:
     eval_inception: int = resumable(-1)
     # BatchNorm statistics the evaluation scores with: "running" (the running averages as trained, which blend the
     # decoder's two kinds of input, prior draws and codes) or "pathway" (re-estimated on each pathway's own inputs,
-    # as training normalised them: svae/metrics/bn_stats.py, docs/evaluation.md section 5c)
+    # as training normalised them: svae/metrics/bn_stats.py, docs/evaluation.md section 5c; the image presets'
+    # choice); `svae sample` and `svae reconstruct` draw with the same statistics
     eval_bn_stats: str = resumable("running")
     # speed (docs/speed.md, svae/training/speed.py): how a step is computed, never which losses it minimises;
     # resumable but for reuse_forward and precision, which change the noise draws and the rounding of a resumed run

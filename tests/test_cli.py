@@ -76,6 +76,37 @@ def test_reconstruct_round_trips_the_array_contract(run, tmp_path):
     assert r.shape == x.shape and r.dtype == np.float32 and np.isfinite(r).all()
 
 
+def test_sample_and_reconstruct_use_the_batchnorm_statistics_that_eval_scored(tmp_path, monkeypatch, capsys):
+    from test_faults import MNIST, write_mnist
+
+    monkeypatch.setenv("SVAE_CACHE", str(tmp_path / "cache"))
+    write_mnist(tmp_path / "data", n_train=40)
+    run = tmp_path / "run"
+    assert main(["train", *MNIST, "--set", "train.batch_size=8", "--set", "train.eval_samples=200",
+                 "--data-dir", str(tmp_path / "data"), "--out", str(run), "--steps", "2"]) == 0
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).uniform(size=(8, 1, 28, 28)).astype(np.float32))
+    arrays = {}
+    for how in ("", "pathway", "running"):  # "": the run's own train.eval_bn_stats, pathway in the image presets
+        extra = ["--bn-stats", how] if how else []
+        assert main(["sample", str(run), "--n", "8", "--out", str(tmp_path / f"s{how}.npy"), *extra]) == 0
+        assert main(["reconstruct", str(run), "--input", str(tmp_path / "x.npy"),
+                     "--out", str(tmp_path / f"r{how}.npy"), *extra]) == 0
+        arrays[how] = np.load(tmp_path / f"s{how}.npy"), np.load(tmp_path / f"r{how}.npy")
+    for i in range(2):
+        assert np.array_equal(arrays[""][i], arrays["pathway"][i])
+        assert not np.allclose(arrays["pathway"][i], arrays["running"][i], atol=1e-4)
+    # per pathway the encoder's statistics come from training images: without them, one line naming the folder
+    (tmp_path / "data").rename(tmp_path / "moved")
+    capsys.readouterr()
+    assert main(["reconstruct", str(run), "--input", str(tmp_path / "x.npy"), "--out", str(tmp_path / "r2.npy")]) == 2
+    assert str(tmp_path / "data") in capsys.readouterr().err
+    assert main(["reconstruct", str(run), "--input", str(tmp_path / "x.npy"), "--out", str(tmp_path / "r2.npy"),
+                 "--data-dir", str(tmp_path / "moved")]) == 0
+    assert np.array_equal(np.load(tmp_path / "r2.npy"), arrays[""][1])
+    assert main(["sample", str(run), "--n", "8", "--out", str(tmp_path / "s2.npy")]) == 0  # needs no data
+    assert np.array_equal(np.load(tmp_path / "s2.npy"), arrays[""][0])
+
+
 @pytest.mark.parametrize("argv,message", [
     (["train", "--preset", "toy-gan"], "unknown preset 'toy-gan'; allowed: toy-ali"),
     (["train", "--preset", "toy-ali", "--set", "train.nope=1"], "unknown key 'train.nope'"),

@@ -558,3 +558,23 @@ def test_a_seed_still_training_does_not_mix_its_first_probes_into_a_finished_cel
     (runs[0].dir / "eval.json").unlink()  # no seed evaluated: the curves of what there is
     table = summarise(study, tmp_path / "out")
     assert "| baseline | toy-ali | 0 | 0/2 | 4.50 (1.0), 1.25 (0.5) | 2.88 ± 2.30 |" in table
+
+
+def test_every_shipped_record_is_a_run_of_its_study_under_the_presets_as_they_are():
+    """A preset change sends the recorded runs of the studies that trained under the old value back to 'to do' (the
+    pages would lose their rows, and `study run` would train them again) unless those studies pin the old value in
+    their sets: this names the runs such a change would orphan."""
+    root = Path(__file__).resolve().parents[1] / "studies"
+    checked = 0
+    for path in sorted(root.glob("*.yaml")):
+        records = root / "records" / path.stem
+        if not records.is_dir():
+            continue
+        study = Study.load(path)
+        runs = {run.dir: run for run in study.runs(records)}
+        for config in sorted(records.rglob("config.yaml")):
+            run = runs.get(config.parent)
+            assert run is not None, f"{config.parent}: not a run of {path.name}"
+            assert run.finished or run.stopped, f"{config.parent}: its config.yaml is not the run's under {path.name}"
+            checked += 1
+    assert checked > 100  # the project's records: 100+ runs over a dozen studies

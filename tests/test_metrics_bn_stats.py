@@ -10,7 +10,7 @@ from torch import nn
 from helpers import finished_study
 from svae.config import ConfigError, validate
 from svae.data import Dataset
-from svae.metrics.bn_stats import estimate, pathway_models, scoring_models
+from svae.metrics.bn_stats import estimate, estimate_batches, pathway_models, pathway_sampler, scoring_models
 from svae.metrics.evaluate import evaluate
 from svae.model import Model
 from svae.presets import get_preset
@@ -74,6 +74,24 @@ def test_pathway_models_estimate_each_pathway_on_its_own_inputs_and_leave_the_mo
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), reconstructor.state_dict().values()))
 
 
+def test_the_sampler_alone_is_pathway_models_sampler_without_the_data():
+    torch.manual_seed(0)
+    model = Model(get_preset("mnist-svae-r")).eval()
+    rng = torch.get_rng_state()
+    alone = pathway_sampler(model, batches=2, batch_size=50, seed=3)
+    assert torch.equal(torch.get_rng_state(), rng) and alone.critic is None and not alone.training
+    both = pathway_models(model, _mnist(), batches=2, batch_size=50, seed=3)[0]
+    assert all(torch.equal(a, b) for a, b in zip(alone.state_dict().values(), both.state_dict().values()))
+
+
+def test_the_image_presets_score_per_pathway_and_the_toy_has_no_batchnorm_to_choose():
+    for preset in ("mnist-alice", "cifar10-svae-r", "celeba-ali", "mnist-vae"):
+        assert get_preset(preset).train.eval_bn_stats == "pathway"
+    toy = Model(get_preset("toy-svae-r"))
+    assert get_preset("toy-svae-r").train.eval_bn_stats == "running"
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in toy.modules())
+
+
 def test_the_scoring_models_are_the_model_itself_or_the_pathway_copies():
     torch.manual_seed(0)
     model, data = Model(get_preset("mnist-svae-r")), _mnist()
@@ -87,6 +105,20 @@ def test_the_scoring_models_are_the_model_itself_or_the_pathway_copies():
     assert mixed["mse"] == running["mse"] and mixed["is_mean"] == pathway["is_mean"]
     with pytest.raises(ValueError, match="bn_stats: one of running, pathway"):
         scoring_models(model, data, "batch")
+
+
+def test_the_estimate_draws_as_many_inputs_as_the_evaluation_scores_up_to_50_batches():
+    torch.manual_seed(0)
+    model, data = Model(get_preset("mnist-svae-r")), _mnist()
+    for n, batches in ((10000, 50), (5000, 50), (4901, 50), (200, 2), (150, 2), (20, 1)):
+        model.cfg.train.eval_samples = n
+        assert estimate_batches(model) == batches
+    model.cfg.train.eval_samples = 200
+    scored = scoring_models(model, data, "pathway", seed=1)[0]
+    two = pathway_models(model, data, batches=2, seed=1)[0]
+    three = pathway_models(model, data, batches=3, seed=1)[0]
+    assert torch.equal(scored.decoder.net[1].running_mean, two.decoder.net[1].running_mean)
+    assert not torch.equal(scored.decoder.net[1].running_mean, three.decoder.net[1].running_mean)
 
 
 def test_the_config_takes_only_the_known_statistics():
