@@ -31,6 +31,12 @@ VARIANTS = [("preset", ""), ("rec-mean", "objective.rec_reduction=mean"), ("z-we
             ("z-weight-1", "objective.z_weight=1")]
 
 
+# eval.json's "bn_stats" (absent: the running averages, as every eval.json before the key), as the page says it
+BN_TEXT = {"running": "the running averages as trained",
+           "pathway": "per pathway: the decoder's from prior draws for the samples, the encoder's from training "
+                      "images and the decoder's from their codes for the reconstructions (docs/evaluation.md 5c)"}
+
+
 def train_with_load(cmd: list[str], run: Path) -> None:
     """Run the training command, sampling the machine's 1-minute load average every 30 s into run/load.json,
     so that the page can say whether the timing was taken on an idle machine."""
@@ -151,7 +157,7 @@ def main() -> None:
         coverage=_num(ev.get("is_marginal_entropy"), 3), ambiguity=_num(ev.get("is_conditional_entropy"), 3),
         class_range=_class_range(ev), weights_text=_weights_text(ev, cfg.train.ema),
         probe_every=f"every {cfg.train.probe_every} steps" if cfg.train.probe_every > 0 else "once an epoch",
-        ema=f"{cfg.train.ema:g}",
+        ema=f"{cfg.train.ema:g}", bn_stats=BN_TEXT[ev.get("bn_stats", "running")],
         ema_init_percent=f"{cfg.train.ema ** a.compare_steps:.0%}", compare_table=compare_table,
         rec_mean_text=_rec_mean_text(scores), z_weight_text=_z_weight_text(scores),
         variant_samples=" ".join(f"![{name}](img/{a.preset}-{name}-samples.png)" for name, _ in VARIANTS))

@@ -22,7 +22,7 @@ def demo(monkeypatch):
     return module
 
 
-def fake_run(folder: Path, is_mean: float | None, mse: float, live: bool = False) -> None:
+def fake_run(folder: Path, is_mean: float | None, mse: float, live: bool = False, bn_stats: str = "") -> None:
     """A finished MNIST run folder as svae train leaves it, without training."""
     folder.mkdir(parents=True)
     get_preset("mnist-svae-r").save(folder / "config.yaml")
@@ -33,6 +33,8 @@ def fake_run(folder: Path, is_mean: float | None, mse: float, live: bool = False
           "steps": 6000, "seconds": 1500.0, "machine": {"cpu": "x86_64", "threads": 1, "torch": "2.13.0+cpu"}}
     if live:
         ev["live"] = {"is_mean": 7.5, "mse": 0.09}
+    if bn_stats:
+        ev["bn_stats"] = bn_stats
     (folder / "eval.json").write_text(json.dumps(ev))
     rows = [{"step": s, "loss_gen": 1.0, "rec_x": r, "logit_q": 0.4, "logit_p": -3.9}
             for s, r in ((100, 22.5), (6000, 9.8))]
@@ -47,7 +49,7 @@ def fake_run(folder: Path, is_mean: float | None, mse: float, live: bool = False
 def test_the_page_fills_every_placeholder_and_says_only_the_trend_its_table_shows(demo, tmp_path, monkeypatch,
                                                                                  weights_is, trend):
     runs, docs = tmp_path / "runs", tmp_path / "docs"
-    fake_run(runs / "mnist-svae-r", 8.0, 0.058, live=True)
+    fake_run(runs / "mnist-svae-r", 8.0, 0.058, live=True, bn_stats="pathway")
     fake_run(runs / "mnist-svae-r-z-weight-1", weights_is[0], 0.03)
     fake_run(runs / "mnist-svae-r-z-weight-0.1", weights_is[1], 0.03)
     fake_run(runs / "mnist-svae-r-preset", weights_is[2], 0.04)
@@ -66,4 +68,5 @@ def test_the_page_fills_every_placeholder_and_says_only_the_trend_its_table_show
         assert "as the weight falls" not in page
     assert "the per-pixel mean scores IS 1.00 at MSE 0.5700 against the preset's IS" in page
     assert "(a collapse: every sample the same class)" in page
+    assert "| BatchNorm statistics at evaluation | per pathway: the decoder's from prior draws" in page
     assert (docs / "img" / "mnist-svae-r-curves.png").is_file()
