@@ -79,8 +79,8 @@ def _make(dataset: str, kind: str) -> Config:
         cfg.objective.rec_reduction = "sum"
         # Evaluate each pathway with its own BatchNorm statistics (prior draws for the samples, images and their
         # codes for the reconstructions), as training normalised them; the running averages blend the two and
-        # scored MNIST's reconstructions at 2-3 times the MSE (docs/results.md). The authors' scripts evaluate with
-        # each batch's own statistics throughout (tf.contrib's batch_norm in training mode); this is its
+        # scored MNIST's reconstructions at up to 3 times the MSE (docs/results.md). The authors' scripts evaluate
+        # with each batch's own statistics throughout (tf.contrib's batch_norm in training mode); this is its
         # deterministic form (docs/evaluation.md section 5c). The toy's MLPs have no BatchNorm.
         cfg.train.eval_bn_stats = "pathway"
     if dataset == "toy" and k.adversarial and not k.reconstructs:
