@@ -130,6 +130,9 @@ class TrainConfig:
     on_divergence: str = resumable("stop")  # NaN/inf loss or parameter: stop, or rollback to the last checkpoint
     rollback_lr_factor: float = resumable(0.5)  # rollback multiplies the learning rate of every optimiser by this
     max_rollbacks: int = resumable(3)  # after this many rollbacks in a run, a divergence stops it
+    # the last N epochs (at most the whole run) decay every learning rate linearly towards 0; 0: constant. Resumable,
+    # so a constant-lr run resumed before the decay starts is the run that had the schedule from step 0
+    lr_decay_epochs: float = resumable(0.0)
     # steps between learning-curve probes (metrics.jsonl, curves.png); -1: once an epoch, 0: never
     probe_every: int = resumable(-1)
     probe_samples: int = resumable(2000)  # samples behind a probe's IS
@@ -329,7 +332,8 @@ def validate(cfg: Config) -> Config:
                      ("objective.lam", o.lam), ("objective.z_weight", o.z_weight), ("objective.r1", o.r1),
                      ("train.epochs", t.epochs), ("train.steps", t.steps),
                      ("train.threads", t.threads), ("train.ckpt_every", t.ckpt_every), ("data.limit", d.limit),
-                     ("train.keep_ckpts", t.keep_ckpts), ("train.max_rollbacks", t.max_rollbacks)):
+                     ("train.keep_ckpts", t.keep_ckpts), ("train.max_rollbacks", t.max_rollbacks),
+                     ("train.lr_decay_epochs", t.lr_decay_epochs)):
         _positive(key, val, allow_zero=True)
     if t.eval_inception < -1:
         raise ConfigError(f"train.eval_inception: -1 (auto), 0 (never) or a number of images, got {t.eval_inception}")

@@ -228,6 +228,7 @@ def test_disk_full_during_a_checkpoint_leaves_the_previous_one_intact(tmp_path, 
     (["--set", "train.keep_ckpts=-1"], "train.keep_ckpts: must be >= 0"),
     (["--set", "train.on_divergence=ignore"], "train.on_divergence: 'ignore' is not one of stop, rollback"),
     (["--set", "train.rollback_lr_factor=1.5"], "train.rollback_lr_factor: must lie in (0, 1)"),
+    (["--set", "train.lr_decay_epochs=-2"], "train.lr_decay_epochs: must be >= 0"),
 ])
 def test_bad_configuration_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, extra, message):
     out = tmp_path / "never"

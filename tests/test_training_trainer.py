@@ -194,3 +194,35 @@ def test_r1_through_the_fast_image_critic_equals_the_plain_one():
     assert pens[True] == pytest.approx(pens[False], rel=1e-3)
     for a, b in zip(grads[True], grads[False]):
         assert torch.allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_lr_decay_runs_linearly_to_zero_over_the_last_epochs():
+    cfg = tiny_toy(steps=8, lr_decay_epochs=1)  # 64 points, batch 16: 4 steps an epoch, so the last 4 decay
+    tr = make(cfg)
+    lr = cfg.train.lr
+    assert [tr.lr_at(s) / lr for s in range(8)] == [1, 1, 1, 1, 1, 0.75, 0.5, 0.25]
+    history = tr.fit(progress=False)
+    assert [g["lr"] for o in tr.optimizers() for g in o.param_groups] == [0.25 * lr] * 2  # the last batch's
+    assert [(r["step"], r["lr"] / lr) for r in history if "lr" in r] == [(4, 1), (8, 0.25)]
+    assert make(tiny_toy(steps=8, lr_decay_epochs=5)).decay_steps == 8  # at most the whole run
+    assert "lr" not in make(tiny_toy(steps=8)).fit(progress=False)[-1]  # constant: rows as before
+    tr.rollbacks = 1  # a rollback halves the rate the schedule scales (tests/test_faults.py: the rollback itself)
+    assert tr.lr_at(6) == lr * cfg.train.rollback_lr_factor * 0.5
+
+
+def test_a_constant_run_resumed_before_the_decay_equals_a_run_decayed_from_the_start(tmp_path):
+    # the studies resume a constant-lr run's checkpoint with train.lr_decay_epochs set (docs/recipe.md)
+    full = make(tiny_toy(steps=8, lr_decay_epochs=1))
+    full.fit(progress=False)
+    half = make(tiny_toy(steps=8), tmp_path / "run")
+    (tmp_path / "run").mkdir()
+    half.fit(steps=4, progress=False)
+    half.save()
+    resumed = make(tiny_toy(steps=8, lr_decay_epochs=1))
+    resumed.resume(tmp_path / "run" / "checkpoints" / "last.pt")
+    resumed.fit(progress=False)
+    pf, pr = params(full.model), params(resumed.model)
+    assert all(torch.equal(pf[k], pr[k]) for k in pf)
+    constant = make(tiny_toy(steps=8))
+    constant.fit(progress=False)
+    assert not all(torch.equal(pf[k], v) for k, v in params(constant.model).items())

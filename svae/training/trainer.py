@@ -75,6 +75,7 @@ class Trainer(RunState):
             raise ConfigError(f"train.batch_size {self.t.batch_size} x {self.world.size} process(es) is larger than "
                               f"the dataset ({n} examples)")
         self.total_steps = self.t.steps or self.t.epochs * self.steps_per_epoch
+        self.decay_steps = min(self.total_steps, round(self.t.lr_decay_epochs * self.steps_per_epoch))
         if self.average is not None and self.run_dir and self.t.ema ** self.total_steps > 0.05:  # runs, not bench
             fits = f"a decay of at most {1 - 3 / self.total_steps:.4g}" if self.total_steps > 30 else "0 (off)"
             print(f"svae: warning: train.ema {self.t.ema:g} over {self.total_steps} steps: the initial weights keep "
@@ -86,6 +87,12 @@ class Trainer(RunState):
         self.rollbacks = 0  # divergences recovered from so far in this run (kept in checkpoints)
         self.watch = FiniteWatch(self.model)
         self._check_every_step = self.device.type == "cpu"  # reading a flag costs nothing there, a sync on GPU
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of batch `step` (0-based): train.lr, halved (train.rollback_lr_factor) per rollback, times
+        the linear decay of the last train.lr_decay_epochs, which reaches 1 / decay_steps at the last batch."""
+        scale = min(1.0, (self.total_steps - step) / self.decay_steps) if self.decay_steps else 1.0
+        return self.t.lr * self.t.rollback_lr_factor ** self.rollbacks * scale
 
     # ---- one batch ---------------------------------------------------------------------------------
     def batch(self, step: int) -> torch.Tensor:
@@ -194,6 +201,11 @@ class Trainer(RunState):
             torch.manual_seed(self.world.step_seed(self.t.seed, self.step))
         out: dict[str, torch.Tensor] = {}
         pair = None
+        if self.decay_steps:  # set every step, so a resumed or rolled-back run follows the same schedule
+            lr = self.lr_at(self.step)
+            for opt in self.optimizers():
+                for group in opt.param_groups:
+                    group["lr"] = lr
         with self.speed.phase("critic"):  # benchmark timing (svae bench), off in training
             x = self.batch(self.step)
             if self.objective.adversarial:
@@ -241,6 +253,8 @@ class Trainer(RunState):
                 if log or probe:  # a probe joins the step's log row, or makes a row of its own
                     row = {"step": self.step, "epoch": self.step / self.steps_per_epoch,
                            **{k: float(v) for k, v in out.items() if log}, "seconds": round(self._tick(), 3), **probe}
+                    if log and self.decay_steps:  # the rate the logged batch trained with
+                        row["lr"] = self.lr_at(self.step - 1)
                     history.append(row)
                     self._write_metrics(row)
                     bar.set_postfix({k: f"{row[k]:.3g}" for k in ("loss_critic", "loss_gen") if k in row})
