@@ -211,7 +211,7 @@ def test_lr_decay_runs_linearly_to_zero_over_the_last_epochs():
 
 
 def test_a_constant_run_resumed_before_the_decay_equals_a_run_decayed_from_the_start(tmp_path):
-    # the studies resume a constant-lr run's checkpoint with train.lr_decay_epochs set (docs/recipe.md)
+    # studies/mnist-lr-decay.yaml resumes constant-rate checkpoints with train.lr_decay_epochs set (docs/resuming.md)
     full = make(tiny_toy(steps=8, lr_decay_epochs=1))
     full.fit(progress=False)
     half = make(tiny_toy(steps=8), tmp_path / "run")

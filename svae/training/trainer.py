@@ -89,7 +89,7 @@ class Trainer(RunState):
         self._check_every_step = self.device.type == "cpu"  # reading a flag costs nothing there, a sync on GPU
 
     def lr_at(self, step: int) -> float:
-        """The learning rate of batch `step` (0-based): train.lr, halved (train.rollback_lr_factor) per rollback, times
+        """The learning rate of batch `step` (0-based): train.lr, times train.rollback_lr_factor per rollback, times
         the linear decay of the last train.lr_decay_epochs, which reaches 1 / decay_steps at the last batch."""
         scale = min(1.0, (self.total_steps - step) / self.decay_steps) if self.decay_steps else 1.0
         return self.t.lr * self.t.rollback_lr_factor ** self.rollbacks * scale
