@@ -128,7 +128,7 @@ class TrainConfig:
     # also keep the newest k checkpoints as checkpoints/step_XXXXXXXX.pt (0: last.pt only)
     keep_ckpts: int = resumable(3)
     on_divergence: str = resumable("stop")  # NaN/inf loss or parameter: stop, or rollback to the last checkpoint
-    rollback_lr_factor: float = resumable(0.5)  # rollback multiplies the learning rate of every optimiser by this
+    rollback_lr_factor: float = resumable(0.5)  # each rollback multiplies every optimiser's learning rate by this
     max_rollbacks: int = resumable(3)  # after this many rollbacks in a run, a divergence stops it
     # the last N epochs (at most the whole run) decay every learning rate linearly towards 0; 0: constant. Resumable,
     # so a constant-lr run resumed before the decay starts is the run that had the schedule from step 0

@@ -104,6 +104,32 @@ def test_rollback_reloads_the_last_checkpoint_and_lowers_the_learning_rate(tmp_p
     assert all(np.isfinite(r["loss_gen"]) for r in rows if "event" not in r)
 
 
+def test_each_rollback_lowers_the_rate_again_even_to_the_same_checkpoint(tmp_path, monkeypatch, capsys):
+    poison_batch(monkeypatch, at=5, times=2)  # step 6 diverges twice: both rollbacks reload step 4's checkpoint
+    run = tmp_path / "r"
+    assert train(run, 10, "--set", "train.on_divergence=rollback", "--set", "train.ckpt_every=4") == 0
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    lr = Config.from_dict(ckpt["config"]).train.lr
+    # the second rollback's reload drops the first one's row (logged at step 6, after the checkpoint)
+    assert [(r["to_step"], r["rollback"], r["lr"]) for r in rows if r.get("event") == "rollback"] == [(4, 2, lr / 4)]
+    assert [g["lr"] for o in ("opt_gen", "opt_critic") for g in ckpt[o]["param_groups"]] == [lr * 0.25] * 2
+
+
+def test_rollback_under_a_decay_keeps_the_schedule(tmp_path, monkeypatch, capsys):
+    poison_batch(monkeypatch, at=5)
+    run = tmp_path / "r"  # 64 points, batch 16: 4 steps an epoch, so batches 6-9 of 10 decay
+    assert train(run, 10, "--set", "train.on_divergence=rollback", "--set", "train.ckpt_every=4",
+                 "--set", "train.lr_decay_epochs=1") == 0
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    lr = Config.from_dict(ckpt["config"]).train.lr
+    assert [r["lr"] for r in rows if r.get("event") == "rollback"] == [lr * 0.5]  # back at step 4: not yet decaying
+    # the last batch trains at a quarter of the halved rate; a row logs the rate of the batch before its step
+    assert [g["lr"] for o in ("opt_gen", "opt_critic") for g in ckpt[o]["param_groups"]] == [lr * 0.5 * 0.25] * 2
+    assert [(r["step"], r["lr"] / (lr * 0.5)) for r in rows if "loss_gen" in r][-2:] == [(8, 0.75), (10, 0.25)]
+
+
 def test_rollback_gives_up_after_max_rollbacks(tmp_path, monkeypatch, capsys):
     poison_batch(monkeypatch, at=5, times=100)
     assert train(tmp_path / "r", 10, "--set", "train.on_divergence=rollback", "--set", "train.ckpt_every=4",

@@ -70,10 +70,7 @@ class RunState:
         elapsed, rollbacks = self._tick(), self.rollbacks + 1
         self.resume(state)
         self.elapsed, self.rollbacks = elapsed, rollbacks
-        for opt in self.optimizers():
-            for group in opt.param_groups:
-                group["lr"] *= self.t.rollback_lr_factor
-        lr = self.opt_gen.param_groups[0]["lr"]
+        lr = self.apply_lr()  # train.lr times rollback_lr_factor per rollback so far (and the decay's share)
         history[:] = [r for r in history if r["step"] <= self.step]
         self._write_metrics({"step": err.step, "event": "rollback", "to_step": self.step, "lr": lr,
                              "rollback": rollbacks, "reason": str(err)})

@@ -94,6 +94,14 @@ class Trainer(RunState):
         scale = min(1.0, (self.total_steps - step) / self.decay_steps) if self.decay_steps else 1.0
         return self.t.lr * self.t.rollback_lr_factor ** self.rollbacks * scale
 
+    def apply_lr(self) -> float:
+        """Set every optimiser's rate to lr_at(step): after a rollback, and every step while a decay runs."""
+        lr = self.lr_at(self.step)
+        for opt in self.optimizers():
+            for group in opt.param_groups:
+                group["lr"] = lr
+        return lr
+
     # ---- one batch ---------------------------------------------------------------------------------
     def batch(self, step: int) -> torch.Tensor:
         """This rank's slice of the global batch of `step`: a distributed sampler over the epoch's order, which
@@ -202,10 +210,7 @@ class Trainer(RunState):
         out: dict[str, torch.Tensor] = {}
         pair = None
         if self.decay_steps:  # set every step, so a resumed or rolled-back run follows the same schedule
-            lr = self.lr_at(self.step)
-            for opt in self.optimizers():
-                for group in opt.param_groups:
-                    group["lr"] = lr
+            self.apply_lr()
         with self.speed.phase("critic"):  # benchmark timing (svae bench), off in training
             x = self.batch(self.step)
             if self.objective.adversarial:
